@@ -1,0 +1,82 @@
+"""What every command shares: the consoles, logging set-up and turning errors into one line."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from clickstream.errors import ClickstreamError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Human output (tables, progress, errors) goes to stderr so stdout stays clean for data.
+err_console = Console(stderr=True)
+out_console = Console()
+_state = {"debug": False}
+
+
+def configure(debug: bool) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Third-party chatter stays out even with --debug.
+    for noisy in ("asyncio", "botocore", "urllib3", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Print a ClickstreamError as one line and exit non-zero (traceback only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ClickstreamError as err:
+            if _state["debug"]:
+                raise
+            raise fail(str(err), err.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted; nothing was committed by the interrupted step", 130) from None
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float | None], None]]:
+    """A progress callback drawing one bar on stderr (silent when stderr is not a terminal)."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not enabled or not err_console.is_terminal,
+    )
+    task: TaskID | None = None
+
+    def update(stage: str, fraction: float | None) -> None:
+        nonlocal task
+        if task is None:
+            task = progress.add_task(stage, total=1.0)
+        progress.update(task, description=stage, completed=fraction or 0.0)
+
+    with progress:
+        yield update

@@ -1,0 +1,71 @@
+"""``clickstream etl``: run the contract over raw CSV into the lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from clickstream.cli._common import err_console, handle_errors, progress_bar
+from clickstream.lake.report import RunReport
+
+
+def render_report(report: RunReport) -> Table:
+    table = Table(title=f"run {report.run_id} ({report.engine})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("files ingested", f"{len(report.input_files):,}")
+    if report.skipped_files:
+        table.add_row("files skipped (already ingested)", f"{len(report.skipped_files):,}")
+    table.add_row("rows read", f"{report.rows_read:,}")
+    table.add_row("rows written", f"{report.rows_written:,}")
+    table.add_row("rows rejected", f"{report.rows_rejected:,}")
+    for reason, n in report.rejected_by_reason.items():
+        table.add_row(f"  {reason}", f"{n:,}")
+    table.add_row("rows duplicate", f"{report.rows_duplicate:,}")
+    table.add_row("partitions touched", f"{len(report.partitions):,}")
+    table.add_row("seconds", f"{report.seconds:,.2f}")
+    table.add_row("rows per second", f"{report.rows_per_second:,.0f}")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def etl(
+        input: str = typer.Option(..., "--input", "-i", help="CSV file, folder or glob."),
+        lake: Path = typer.Option(Path("lake"), "--lake", "-l", help="Lake root folder."),
+        engine: str = typer.Option("duckdb", "--engine", help="Engine: duckdb."),
+        full_refresh: bool = typer.Option(
+            False, "--full-refresh", help="Rebuild the lake from these inputs alone."
+        ),
+        memory_limit: str = typer.Option(
+            "2GB", "--memory-limit", help="Engine memory cap (DuckDB spills beyond it)."
+        ),
+        threads: int = typer.Option(0, "--threads", help="Worker threads (0 = all cores)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
+    ) -> None:
+        """Validate, clean and enrich raw clickstream CSV into the partitioned Parquet lake."""
+        from clickstream.pipeline import EtlOptions, run_etl
+
+        options = EtlOptions(
+            input=input,
+            lake=lake,
+            engine=engine,
+            full_refresh=full_refresh,
+            memory_limit=memory_limit,
+            threads=threads or None,
+        )
+        with progress_bar(not quiet) as progress:
+            report = run_etl(options, progress)
+        if quiet:
+            return
+        if not report.input_files:
+            err_console.print(
+                f"nothing new: all {len(report.skipped_files)} input file(s) already ingested "
+                "(use --full-refresh to rebuild)"
+            )
+            return
+        err_console.print(render_report(report))
+        err_console.print(f"report: {lake / '_runs' / (report.run_id + '.json')}")

@@ -1,0 +1,257 @@
+"""The embedded engine: DuckDB runs the contract in SQL on its own CSV reader.
+
+Work happens in a database file inside the run's staging folder, so memory stays bounded by
+``memory_limit`` (DuckDB spills to that folder) and a killed run leaves nothing behind but staging.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from clickstream.contract.dialects import DUCKDB
+from clickstream.contract.rules import LAKE_COLUMNS, PARTITION_NAMES, RAW_FIELDS, contract_select
+from clickstream.engines.base import Progress, StageRequest, StageResult
+from clickstream.errors import EngineError
+from clickstream.sources import SourceFile
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def csv_scan(files: list[SourceFile], group: int) -> str:
+    """A read_csv over same-layout files, exposing the raw_* columns and source_file."""
+    field_count, positions = files[0].layout
+    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(field_count))
+    raw = ", ".join(f"c{pos} AS {name}" for pos, name in zip(positions, RAW_FIELDS.values(), strict=True))
+    paths = ", ".join(quote_literal(f.path) for f in files)
+    # Explicit dialect (no sniffing): RFC 4180 quoting, every field text. Broken rows are kept
+    # in the rejects tables, not dropped silently.
+    options = (
+        "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
+        f"columns = {{{columns}}}, filename = true, store_rejects = true, "
+        f"rejects_table = 'reader_rejects_{group}', rejects_scan = 'reader_scans_{group}'"
+    )
+    return f"SELECT {raw}, filename AS source_file FROM read_csv([{paths}], {options})"
+
+
+def _groups(sources: list[SourceFile]) -> list[list[SourceFile]]:
+    by_layout: dict[tuple[int, tuple[int, ...]], list[SourceFile]] = defaultdict(list)
+    for source in sources:
+        by_layout[source.layout].append(source)
+    return list(by_layout.values())
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None):
+        self.memory_limit = memory_limit
+        self.threads = threads
+
+    @contextmanager
+    def _connect(self, staging: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(str(staging / "work.duckdb"))
+        try:
+            con.execute(f"SET memory_limit = {quote_literal(self.memory_limit)}")
+        except duckdb.Error as err:
+            raise EngineError(f"invalid memory limit '{self.memory_limit}': {err}") from err
+        con.execute(f"SET temp_directory = {quote_literal(str(staging / 'spill'))}")
+        # Insertion order gives each row's position in its file (for quarantine line numbers).
+        con.execute("SET preserve_insertion_order = true")
+        # Progress is ours to draw (query_progress needs tracking on, its own printing off).
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = false")
+        if self.threads:
+            con.execute(f"SET threads = {int(self.threads)}")
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def stage(self, request: StageRequest, progress: Progress) -> StageResult:
+        with self._connect(request.staging) as con:
+            try:
+                return _Stager(con, request, progress).run()
+            except duckdb.Error as err:
+                raise EngineError(f"DuckDB failed: {err}") from err
+
+
+class _Stager:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, request: StageRequest, progress: Progress
+    ) -> None:
+        self.con = con
+        self.request = request
+        self.progress = progress
+
+    def _run_sql(self, label: str, sql: str) -> list[tuple[Any, ...]]:
+        """Execute one statement, reporting DuckDB's own progress while it runs."""
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.wait(0.2):
+                pct = self.con.query_progress()
+                self.progress(label, pct / 100 if pct >= 0 else None)
+
+        watcher = threading.Thread(target=poll, daemon=True)
+        self.progress(label, 0.0)
+        watcher.start()
+        t0 = time.perf_counter()
+        try:
+            return self.con.execute(sql).fetchall()
+        finally:
+            log.debug("%s: %.2fs", label, time.perf_counter() - t0)
+            done.set()
+            watcher.join()
+            self.progress(label, 1.0)
+
+    def run(self) -> StageResult:
+        groups = _groups(self.request.sources)
+        total = len(self.request.sources)
+        scanned = 0
+        for i, files in enumerate(groups):
+            select = contract_select(csv_scan(files, i), DUCKDB)
+            verb = "CREATE TABLE staged AS" if i == 0 else "INSERT INTO staged"
+            scanned += len(files)
+            self._run_sql(f"reading files {scanned}/{total}", f"{verb} {select}")
+        self._reader_rejects(len(groups))
+        result = StageResult()
+        result.rows_read_by_file = self._rows_by_file()
+        result.rejected_by_reason = self._reject_counts()
+        self._write_rejected()
+        valid = self.con.execute(
+            "SELECT count(*) FROM staged WHERE reject_reason IS NULL"
+        ).fetchone()
+        self._dedupe()
+        result.partitions = self._write_lake()
+        result.rows_written = sum(result.partitions.values())
+        result.rows_duplicate = (valid[0] if valid else 0) - result.rows_written
+        return result
+
+    def _reader_rejects(self, groups: int) -> None:
+        """One row per record the CSV reader could not parse (it may log several errors each)."""
+        parts = [
+            f"SELECT s.file_path AS source_file, e.line AS line_number, "
+            f"first(e.csv_line ORDER BY e.column_idx) AS raw_line "
+            f"FROM reader_rejects_{g} e JOIN reader_scans_{g} s USING (scan_id, file_id) "
+            f"GROUP BY ALL"
+            for g in range(groups)
+        ]
+        self.con.execute("CREATE TABLE malformed AS " + " UNION ALL ".join(parts))
+
+    def _rows_by_file(self) -> dict[str, int]:
+        rows = self.con.execute(
+            "SELECT source_file, count(*) FROM (SELECT source_file FROM staged "
+            "UNION ALL SELECT source_file FROM malformed) GROUP BY ALL"
+        ).fetchall()
+        counts = {f.path: 0 for f in self.request.sources}
+        counts.update({path: n for path, n in rows})
+        return counts
+
+    def _reject_counts(self) -> dict[str, int]:
+        rows = self.con.execute(
+            "SELECT reject_reason, count(*) FROM staged WHERE reject_reason IS NOT NULL "
+            "GROUP BY ALL UNION ALL SELECT 'malformed_csv', count(*) FROM malformed"
+        ).fetchall()
+        return {reason: n for reason, n in rows if n}
+
+    def _write_rejected(self) -> None:
+        """Quarantine: rule rejects (line from file position) plus the reader's malformed rows."""
+        target = self.request.staging / "clickstream_rejected" / f"{self.request.run_id}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        run_id = quote_literal(self.request.run_id)
+        redact = DUCKDB.redact_userinfo("rtrim(raw_line, chr(13) || chr(10))")
+        # A record's line is its position among all records of its file, counting the header as
+        # line 1. Accepted records are numbered by insertion order; each malformed record that
+        # precedes one shifts it down by one.
+        sql = f"""
+        COPY (
+          WITH firsts AS (SELECT source_file, min(rowid) AS r0 FROM staged GROUP BY ALL),
+          bad AS (
+            SELECT source_file, line_number,
+                   line_number - row_number() OVER (PARTITION BY source_file ORDER BY line_number)
+                     - 1 AS good_before
+            FROM malformed),
+          rule AS (
+            SELECT s.source_file, s.rowid - f.r0 + 1 AS pos, s.raw_line, s.reject_reason
+            FROM staged s JOIN firsts f USING (source_file) WHERE s.reject_reason IS NOT NULL)
+          SELECT source_file,
+                 CAST(pos + 1 + (SELECT count(*) FROM bad b
+                                 WHERE b.source_file = rule.source_file AND b.good_before < pos)
+                      AS BIGINT) AS line_number,
+                 raw_line, reject_reason, {run_id} AS run_id
+          FROM rule
+          UNION ALL
+          SELECT source_file, CAST(line_number AS BIGINT), {redact}, 'malformed_csv', {run_id}
+          FROM malformed
+          ORDER BY source_file, line_number
+        ) TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)
+        """
+        self._run_sql("writing quarantine", sql)
+
+    def _dedupe(self) -> None:
+        """Collect the rows to drop: repeats within the run, and ids already in the lake.
+
+        The drop list is small, so the final write is a cheap anti-join on rowid.
+        """
+        self._run_sql(
+            "finding duplicates",
+            "CREATE TABLE dup_groups AS SELECT event_id, min(rowid) AS keep_rowid FROM staged "
+            "WHERE reject_reason IS NULL GROUP BY event_id HAVING count(*) > 1",
+        )
+        existing: list[str] = []
+        if self.request.dedupe_against_lake:
+            touched = self.con.execute(
+                "SELECT DISTINCT year, month FROM staged WHERE reject_reason IS NULL"
+            ).fetchall()
+            table = self.request.layout.table
+            for year, month in touched:
+                folder = table / self.request.layout.partition(year, month)
+                existing += [str(p) for p in sorted(folder.glob("*.parquet"))]
+        seen = "SELECT NULL::VARCHAR AS event_id WHERE FALSE"
+        if existing:
+            files = ", ".join(quote_literal(p) for p in existing)
+            seen = f"SELECT DISTINCT event_id FROM read_parquet([{files}])"
+        self._run_sql(
+            "checking the lake for duplicates",
+            f"""CREATE TABLE drop_rows AS
+            SELECT s.rowid AS rid FROM staged s JOIN dup_groups d USING (event_id)
+            WHERE s.reject_reason IS NULL AND s.rowid <> d.keep_rowid
+            UNION
+            SELECT s.rowid FROM staged s JOIN ({seen}) seen USING (event_id)
+            WHERE s.reject_reason IS NULL""",
+        )
+
+    def _write_lake(self) -> dict[tuple[int, int], int]:
+        target = self.request.staging / "clickstream"
+        columns = ", ".join((*LAKE_COLUMNS, *PARTITION_NAMES))
+        pattern = quote_literal(f"{self.request.run_id}_{{i}}")
+        sql = f"""
+        COPY (
+          SELECT {columns} FROM staged
+          WHERE reject_reason IS NULL AND rowid NOT IN (SELECT rid FROM drop_rows)
+        ) TO {quote_literal(str(target))} (
+          FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({", ".join(PARTITION_NAMES)}),
+          FILENAME_PATTERN {pattern}, RETURN_STATS true
+        )
+        """
+        partitions: dict[tuple[int, int], int] = defaultdict(int)
+        for row in self._run_sql("writing lake", sql):
+            keys, count = row[5], row[1]
+            if count:
+                partitions[(int(keys["year"]), int(keys["month"]))] += int(count)
+        return dict(partitions)

@@ -1,0 +1,68 @@
+"""One exception tree for everything the user can cause or meet.
+
+    ClickstreamError                 root; the CLI prints ``str(err)`` on one line, exit code 1
+    ├── ConfigError                  a bad option, setting or config file
+    ├── InputError                   input cannot be read as a clickstream
+    │   ├── NoInputFilesError        the path matched no *.csv / *.csv.gz file
+    │   └── MissingColumnError       a file's header lacks a required column
+    ├── LakeError                    the lake is unusable or inconsistent
+    │   └── InvariantError           a run's counts do not reconcile (a bug: nothing is committed)
+    ├── EngineError                  the engine failed while running the contract
+    └── QueryError                   a user's SQL failed or was refused
+
+``retryable`` marks transient failures that retry code may try again; all current errors are
+terminal except where a subclass says otherwise.
+"""
+
+from __future__ import annotations
+
+
+class ClickstreamError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    retryable: bool = False
+    exit_code: int = 1
+
+
+class ConfigError(ClickstreamError):
+    """A setting, option or config file is invalid."""
+
+    exit_code = 2
+
+
+class InputError(ClickstreamError):
+    """The input cannot be read as a clickstream."""
+
+
+class NoInputFilesError(InputError):
+    def __init__(self, location: str) -> None:
+        self.location = location
+        super().__init__(f"no *.csv or *.csv.gz files found at {location}")
+
+
+class MissingColumnError(InputError):
+    def __init__(self, file: str, column: str, found: list[str]) -> None:
+        self.file = file
+        self.column = column
+        self.found = found
+        shown = ", ".join(found) if found else "(empty header)"
+        super().__init__(
+            f"{file}: required column '{column}' is missing from the header (found: {shown}); "
+            "nothing was written"
+        )
+
+
+class LakeError(ClickstreamError):
+    """The lake is missing, unreadable or inconsistent."""
+
+
+class InvariantError(LakeError):
+    """A run's counts do not reconcile; the run is aborted before commit."""
+
+
+class EngineError(ClickstreamError):
+    """The engine failed while running the contract."""
+
+
+class QueryError(ClickstreamError):
+    """A query failed, or was refused because it would modify or escape the lake."""

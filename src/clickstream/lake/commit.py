@@ -1,0 +1,133 @@
+"""Atomic commit of a run's staged files into the lake, with crash recovery.
+
+Protocol (local filesystem):
+
+1. The engine writes everything under ``_staging/<run_id>/``; the lake is untouched.
+2. The commit log ``_runs/<run_id>.commit.json`` (every move, every delete, the run report) is
+   written to a temp file and renamed into place. That rename is the commit point.
+3. Deletes (full refresh) and moves are applied; each is an atomic same-filesystem rename.
+4. The run report is written, then the commit log and the staging folder are removed.
+
+A crash before (2) leaves the lake exactly as it was; the staging folder is swept by the next run.
+A crash after (2) is rolled forward by ``recover()``, which every writer runs under the lake lock
+before it starts. Replaying is idempotent: a move whose source is gone has already happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from clickstream.errors import LakeError
+from clickstream.lake.layout import LakeLayout
+from clickstream.lake.report import RunReport
+
+log = logging.getLogger(__name__)
+
+#: Test hook: name a commit step to SIGKILL this process there (see tests/integration).
+FAULT_ENV = "CLICKSTREAM_FAULT"
+
+
+def _fault(step: str) -> None:
+    if os.environ.get(FAULT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def lake_lock(layout: LakeLayout) -> Iterator[None]:
+    """One writer at a time per lake (an advisory lock on ``_lock``)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / "_lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise LakeError(f"{layout.root}: another run is writing to this lake") from err
+        yield
+
+
+def data_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.parquet")) if folder.exists() else []
+
+
+def plan(
+    layout: LakeLayout, run_id: str, report: RunReport, replace_all: bool
+) -> dict[str, Any]:
+    """The commit log: staged files to move in, old files to delete (full refresh), the report."""
+    staging = layout.staging(run_id)
+    moves = [
+        [str(src.relative_to(staging)), str(src.relative_to(staging))]
+        for src in data_files(staging / layout.table.name) + data_files(staging / layout.rejected.name)
+    ]
+    deletes = []
+    if replace_all:
+        old = data_files(layout.table) + data_files(layout.rejected)
+        deletes = [str(p.relative_to(layout.root)) for p in old]
+    return {"run_id": run_id, "moves": moves, "deletes": deletes, "report": report.to_dict()}
+
+
+def commit(layout: LakeLayout, run_id: str, report: RunReport, replace_all: bool) -> None:
+    """Make the staged run visible in the lake, all of it or (after a crash) none of it."""
+    entry = plan(layout, run_id, report, replace_all)
+    _fault("before_commit")
+    write_json_atomic(layout.commit_log(run_id), entry)
+    _apply(layout, entry)
+
+
+def _prune_empty_dirs(folder: Path) -> None:
+    for d in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
+def _apply(layout: LakeLayout, entry: dict[str, Any]) -> None:
+    run_id = entry["run_id"]
+    staging = layout.staging(run_id)
+    for rel in entry["deletes"]:
+        (layout.root / rel).unlink(missing_ok=True)
+    for i, (src_rel, dst_rel) in enumerate(entry["moves"]):
+        src, dst = staging / src_rel, layout.root / dst_rel
+        if src.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+        if i == 0:
+            _fault("mid_commit")
+    if entry["deletes"]:
+        _prune_empty_dirs(layout.table)
+        _prune_empty_dirs(layout.rejected)
+    write_json_atomic(layout.report(run_id), entry["report"])
+    layout.commit_log(run_id).unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def recover(layout: LakeLayout) -> list[str]:
+    """Finish committed-but-interrupted runs and sweep abandoned staging. Call under the lock."""
+    finished = []
+    if layout.runs.exists():
+        for log_path in sorted(layout.runs.glob("*.commit.json")):
+            entry = json.loads(log_path.read_text())
+            log.warning("completing interrupted commit of run %s", entry["run_id"])
+            _apply(layout, entry)
+            finished.append(entry["run_id"])
+    if layout.staging_root.exists():
+        for stale in layout.staging_root.iterdir():
+            log.info("removing abandoned staging folder %s", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+    return finished

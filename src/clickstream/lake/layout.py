@@ -1,0 +1,51 @@
+"""Where things live in a lake (one place, so engines, commit and queries agree)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+TABLE = "clickstream"
+REJECTED_TABLE = "clickstream_rejected"
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable, unique run id: UTC timestamp plus random suffix."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class LakeLayout:
+    root: Path
+
+    @property
+    def table(self) -> Path:
+        return self.root / TABLE
+
+    @property
+    def rejected(self) -> Path:
+        return self.root / REJECTED_TABLE
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "_runs"
+
+    @property
+    def staging_root(self) -> Path:
+        return self.root / "_staging"
+
+    def staging(self, run_id: str) -> Path:
+        return self.staging_root / run_id
+
+    def report(self, run_id: str) -> Path:
+        return self.runs / f"{run_id}.json"
+
+    def commit_log(self, run_id: str) -> Path:
+        return self.runs / f"{run_id}.commit.json"
+
+    @staticmethod
+    def partition(year: int, month: int) -> str:
+        return f"year={year}/month={month}"

@@ -1,0 +1,98 @@
+"""The run report: what a run read, wrote, rejected and skipped, with its reconciliation check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clickstream.contract.schema import REJECT_REASON_NAMES
+from clickstream.errors import InvariantError, LakeError
+
+
+@dataclass
+class InputFileReport:
+    path: str
+    size: int
+    mtime_ns: int
+    rows_read: int = 0
+
+
+@dataclass
+class PartitionReport:
+    year: int
+    month: int
+    rows: int
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    engine: str
+    lake: str
+    started_at: str
+    finished_at: str = ""
+    full_refresh: bool = False
+    input_files: list[InputFileReport] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    """Inputs already ingested by an earlier run (same path, size and mtime)."""
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    rows_duplicate: int = 0
+    partitions: list[PartitionReport] = field(default_factory=list)
+    seconds: float = 0.0
+    rows_per_second: float = 0.0
+
+    def check(self) -> None:
+        """Assert the reconciliation invariant; a failure means a bug, and nothing is committed."""
+        accounted = self.rows_written + self.rows_rejected + self.rows_duplicate
+        if self.rows_read != accounted:
+            raise InvariantError(
+                f"run {self.run_id}: rows_read={self.rows_read} but written + rejected + "
+                f"duplicate = {accounted}; nothing was committed"
+            )
+        if sum(self.rejected_by_reason.values()) != self.rows_rejected:
+            raise InvariantError(f"run {self.run_id}: rejects by reason do not add up")
+        if sum(p.rows for p in self.partitions) != self.rows_written:
+            raise InvariantError(f"run {self.run_id}: partition counts do not add up")
+        if sum(f.rows_read for f in self.input_files) != self.rows_read:
+            raise InvariantError(f"run {self.run_id}: per-file counts do not add up")
+        unknown = set(self.rejected_by_reason) - set(REJECT_REASON_NAMES)
+        if unknown:
+            raise InvariantError(f"run {self.run_id}: unknown reject reasons {sorted(unknown)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunReport:
+        data = dict(data)
+        data["input_files"] = [InputFileReport(**f) for f in data.get("input_files", [])]
+        data["partitions"] = [PartitionReport(**p) for p in data.get("partitions", [])]
+        return cls(**data)
+
+
+def load_reports(runs_dir: Path) -> list[RunReport]:
+    """Committed run reports, oldest first."""
+    reports = []
+    for path in sorted(runs_dir.glob("*.json")):
+        if path.name.endswith(".commit.json"):
+            continue
+        try:
+            reports.append(RunReport.from_dict(json.loads(path.read_text())))
+        except (ValueError, TypeError) as err:
+            raise LakeError(f"{path}: unreadable run report ({err})") from err
+    return sorted(reports, key=lambda r: (r.finished_at, r.run_id))
+
+
+def ingested_keys(reports: list[RunReport]) -> set[tuple[str, int, int]]:
+    """(path, size, mtime) of every file in the lake since its last full refresh."""
+    keys: set[tuple[str, int, int]] = set()
+    for report in reports:
+        if report.full_refresh:
+            keys.clear()
+        keys.update((f.path, f.size, f.mtime_ns) for f in report.input_files)
+    return keys
