@@ -35,8 +35,10 @@ def write_csv(path: Path, lines: list[str], header: str = HEADER, newline: str =
     return path
 
 
-def lake_rows(lake: Path, table: str = "clickstream", order: str = "event_id") -> list[dict[str, Any]]:
+def lake_rows(lake: Path, table: str = "clickstream", order: str | None = None
+              ) -> list[dict[str, Any]]:
     folder = lake / table
+    order = order or ("event_id" if table == "clickstream" else "source_file, line_number")
     if not any(folder.rglob("*.parquet")):
         return []
     con = duckdb.connect()
