@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from clickstream.cli import _common, demo, etl, generate
+from clickstream.cli import _common, catalog, ddl, demo, etl, generate, sql
 
 app = typer.Typer(
     name="clickstream",
@@ -23,7 +23,7 @@ def _options(
     _common.configure(debug)
 
 
-for module in (etl, generate, demo):
+for module in (etl, generate, demo, sql, catalog, ddl):
     module.register(app)
 
 

@@ -1,0 +1,123 @@
+"""Table and view definitions for each engine, rendered from the one contract and view files.
+
+DuckDB reads the canonical SQL as is; Spark SQL and Athena (Trino) get it through sqlglot. The base
+tables are engine-specific by nature (file scans vs. external tables) and built from the schema.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+
+from clickstream.contract.schema import (
+    OUTPUT_COLUMNS,
+    PARTITION_COLUMNS,
+    REJECTED_COLUMNS,
+    Column,
+)
+from clickstream.errors import ConfigError
+from clickstream.lake.layout import REJECTED_TABLE, TABLE
+from clickstream.query.views import VIEW_NAMES, view_sql
+
+DIALECTS = ("duckdb", "spark", "athena")
+
+#: Oldest and newest year a partition can hold (the contract's time range).
+YEARS = (2000, 2099)
+
+_HIVE_TYPES = {
+    "VARCHAR": "string",
+    "INTEGER": "int",
+    "BIGINT": "bigint",
+    "TIMESTAMP": "timestamp",
+    "DATE": "date",
+    "MAP(VARCHAR, VARCHAR)": "map<string,string>",
+}
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _join(location: str, *parts: str) -> str:
+    return "/".join([location.rstrip("/"), *parts])
+
+
+def transpile(sql: str, dialect: str) -> str:
+    if dialect == "duckdb":
+        return sql
+    return sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True)[0]
+
+
+def _views(dialect: str, create: str) -> list[str]:
+    return [f"{create} {name} AS\n{transpile(view_sql(name), dialect)}" for name in VIEW_NAMES]
+
+
+def _duckdb(lake: str) -> list[str]:
+    table = _join(lake, TABLE, "**", "*.parquet")
+    rejected = _join(lake, REJECTED_TABLE, "*.parquet")
+    return [
+        f"CREATE OR REPLACE VIEW {TABLE} AS SELECT * FROM read_parquet({_literal(table)}, "
+        "hive_partitioning = true, union_by_name = true)",
+        f"CREATE OR REPLACE VIEW {REJECTED_TABLE} AS SELECT * FROM read_parquet("
+        f"{_literal(rejected)}, union_by_name = true)",
+        *_views("duckdb", "CREATE OR REPLACE VIEW"),
+    ]
+
+
+def _spark(lake: str) -> list[str]:
+    # Temporary views over the paths: Spark discovers the year=/month= partitions itself, so
+    # nothing needs repairing; mergeSchema tolerates files from earlier schema versions.
+    return [
+        f"CREATE OR REPLACE TEMPORARY VIEW {TABLE} USING parquet "
+        f"OPTIONS (path {_literal(_join(lake, TABLE))}, mergeSchema 'true')",
+        f"CREATE OR REPLACE TEMPORARY VIEW {REJECTED_TABLE} USING parquet "
+        f"OPTIONS (path {_literal(_join(lake, REJECTED_TABLE))})",
+        *_views("spark", "CREATE OR REPLACE TEMPORARY VIEW"),
+    ]
+
+
+def _hive_columns(columns: tuple[Column, ...]) -> str:
+    # Hive DDL escapes quotes with backslashes, Trino by doubling: keep comments free of them.
+    return ",\n".join(
+        f"  `{c.name}` {_HIVE_TYPES[c.type]} COMMENT '{c.doc.replace(chr(39), chr(34))}'"
+        for c in columns
+    )
+
+
+def _athena(lake: str) -> list[str]:
+    table_location = _join(lake, TABLE) + "/"
+    partitions = ", ".join(f"`{c.name}` {_HIVE_TYPES[c.type]}" for c in PARTITION_COLUMNS)
+    # Partition projection: Athena computes partition locations from these properties, so new
+    # months are queryable at once and MSCK REPAIR TABLE is never needed.
+    properties = {
+        "projection.enabled": "true",
+        "projection.year.type": "integer",
+        "projection.year.range": f"{YEARS[0]},{YEARS[1]}",
+        "projection.month.type": "integer",
+        "projection.month.range": "1,12",
+        "storage.location.template": table_location + "year=${year}/month=${month}",
+        "parquet.compression": "ZSTD",
+    }
+    props = ",\n".join(f"  {_literal(k)} = {_literal(v)}" for k, v in properties.items())
+    return [
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {TABLE} (\n{_hive_columns(OUTPUT_COLUMNS)}\n)\n"
+        f"PARTITIONED BY ({partitions})\nSTORED AS PARQUET\n"
+        f"LOCATION {_literal(table_location)}\nTBLPROPERTIES (\n{props}\n)",
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {REJECTED_TABLE} (\n"
+        f"{_hive_columns(REJECTED_COLUMNS)}\n)\nSTORED AS PARQUET\n"
+        f"LOCATION {_literal(_join(lake, REJECTED_TABLE) + '/')}",
+        *_views("athena", "CREATE OR REPLACE VIEW"),
+    ]
+
+
+_RENDERERS = {"duckdb": _duckdb, "spark": _spark, "athena": _athena}
+
+
+def ddl_statements(dialect: str, lake: str) -> list[str]:
+    """Every statement an analyst runs to get the tables and views on ``dialect``."""
+    try:
+        render = _RENDERERS[dialect]
+    except KeyError:
+        raise ConfigError(
+            f"unknown dialect '{dialect}' (choose one of: {', '.join(DIALECTS)})"
+        ) from None
+    return render(lake)
