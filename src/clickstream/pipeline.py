@@ -33,6 +33,8 @@ class EtlOptions:
     full_refresh: bool = False
     memory_limit: str = "2GB"
     threads: int | None = None
+    master: str | None = None
+    """Spark master URL (default: the spark-submit session, else local[*])."""
 
 
 def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
@@ -40,7 +42,12 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
     started = time.perf_counter()
     # Every header is checked before anything is written: one bad file fails the whole run.
     sources = src.inspect(src.discover(options.input))
-    engine = get_engine(options.engine, memory_limit=options.memory_limit, threads=options.threads)
+    engine = get_engine(
+        options.engine,
+        memory_limit=options.memory_limit,
+        threads=options.threads,
+        master=options.master,
+    )
     layout = LakeLayout(options.lake)
     run_id = new_run_id()
     report = RunReport(

@@ -15,7 +15,7 @@ from clickstream.pipeline import EtlOptions, run_etl
 from tests.conftest import lake_rows, write_csv
 from tests.contract.cases import CASES, NO_USER
 
-ENGINES = ["duckdb"]
+ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 
 
 @pytest.fixture(scope="module", params=ENGINES)

@@ -36,7 +36,10 @@ def register(app: typer.Typer) -> None:
     def etl(
         input: str = typer.Option(..., "--input", "-i", help="CSV file, folder or glob."),
         lake: Path = typer.Option(Path("lake"), "--lake", "-l", help="Lake root folder."),
-        engine: str = typer.Option("duckdb", "--engine", help="Engine: duckdb."),
+        engine: str = typer.Option("duckdb", "--engine", help="Engine: duckdb or spark."),
+        master: str = typer.Option(
+            None, "--master", help="Spark master URL (spark engine; default local[*])."
+        ),
         full_refresh: bool = typer.Option(
             False, "--full-refresh", help="Rebuild the lake from these inputs alone."
         ),
@@ -56,6 +59,7 @@ def register(app: typer.Typer) -> None:
             full_refresh=full_refresh,
             memory_limit=memory_limit,
             threads=threads or None,
+            master=master,
         )
         with progress_bar(not quiet) as progress:
             report = run_etl(options, progress)

@@ -1,7 +1,9 @@
-"""The few functions whose spelling differs between engines.
+"""The few functions whose meaning differs between engines.
 
-The contract (``rules.py``) is written once in portable SQL; where DuckDB and Spark disagree on a
-function's name or semantics, it calls one of these hooks instead. Everything else is shared text.
+The contract (``rules.py``) is written once, in DuckDB's SQL dialect. Spark runs the same text
+transpiled by sqlglot; where a function's *semantics* differ (not just its name, which sqlglot
+handles), the contract calls one of these hooks. Hook output is DuckDB-dialect text too, so the
+whole contract goes through the transpiler in one piece.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class SqlFunctions(Protocol):
 
         ``keys`` is the list of the pairs' keys, in order; ``value`` is an expression of ``p.v``.
         """
+
+    def element(self, items: str, position: str) -> str:
+        """The item at a 1-based position, NULL when the position is NULL or 0 (not found)."""
 
 
 #: Characters the contract trims, as portable SQL (no engine-specific escape syntax).
@@ -69,8 +74,44 @@ class DuckDBFunctions:
 
     def first_wins_map(self, pairs: str, keys: str, value: str) -> str:
         # DuckDB refuses duplicate map keys; keep each key's first position (lambda index is 1-based).
-        firsts = f"list_filter({pairs}, (p, i) -> list_position({keys}, p.k) = i)"
+        firsts = f"list_filter({pairs}, (p, i) -> array_position({keys}, p.k) = i{self._index_shift})"
         return f"map_from_entries(list_transform({firsts}, p -> {{'key': p.k, 'value': {value}}}))"
+
+    _index_shift = ""
+
+    def element(self, items: str, position: str) -> str:
+        return f"{items}[{position}]"
+
+
+@dataclass(frozen=True)
+class SparkFunctions(DuckDBFunctions):
+    """Spark's semantics, still spelled in DuckDB's dialect (the text is transpiled afterwards)."""
+
+    name: str = "spark"
+    #: Spark numbers lambda indexes from 0.
+    _index_shift = " + 1"
+
+    def form_decode(self, x: str) -> str:
+        # java.net.URLDecoder (behind url_decode) rejects a '%' without two hex digits, so such a
+        # '%' is escaped first and survives as written. Bytes that are not UTF-8 come back as
+        # U+FFFD; then the value is kept as written, as on DuckDB.
+        escaped = f"regexp_replace({x}, '%(?![0-9A-Fa-f]{{2}})', '%25')"
+        decoded = f"url_decode({escaped})"
+        broken = f"contains({decoded}, '\ufffd') AND NOT contains({x}, '\ufffd')"
+        body = f"CASE WHEN {broken} THEN {x} ELSE {decoded} END"
+        return f"CASE WHEN contains({x}, '%') OR contains({x}, '+') THEN {body} ELSE {x} END"
+
+    def micros_to_timestamp(self, x: str) -> str:
+        # The engine casts the result to TIMESTAMP_NTZ, matching DuckDB's zone-less TIMESTAMP.
+        return f"timestamp_micros({x})"
+
+    def redact_userinfo(self, x: str) -> str:
+        return f"regexp_replace({x}, '{_USERINFO_RE}', '$1')"
+
+    def element(self, items: str, position: str) -> str:
+        # array_position returns 0 when absent, and element_at(.., 0) is an error on Spark.
+        return f"CASE WHEN {position} > 0 THEN element_at({items}, CAST({position} AS INTEGER)) END"
 
 
 DUCKDB = DuckDBFunctions()
+SPARK = SparkFunctions()

@@ -166,9 +166,9 @@ def _csv_field(x: str) -> str:
     return f"CASE WHEN {needs_quotes} THEN {quoted} ELSE coalesce({x}, '') END"
 
 
-def _first_value(key: str) -> str:
+def _first_value(fx: SqlFunctions, key: str) -> str:
     """Raw value of the first query parameter whose decoded key equals ``key`` (any case)."""
-    return f"_pairs[list_position(_lower_keys, '{key}')].v"
+    return f"({fx.element('_pairs', f'array_position(_lower_keys, {key!r})')}).v"
 
 
 def _outputs(fx: SqlFunctions) -> dict[str, str]:
@@ -180,7 +180,7 @@ def _outputs(fx: SqlFunctions) -> dict[str, str]:
         f"substr(f_url, length(_scheme) + 4 + {userinfo_len}))"
     )
     raw_line = " || ',' || ".join(_csv_field(raw) for raw in RAW_FIELDS.values())
-    utm = {f"utm_{f}": f"nullif({fx.form_decode(_first_value(f'utm_{f}'))}, '')" for f in UTM_FIELDS}
+    utm = {f"utm_{f}": f"nullif({fx.form_decode(_first_value(fx, f'utm_{f}'))}, '')" for f in UTM_FIELDS}
     decoded_value = f"nullif({fx.form_decode('p.v')}, '')"
     query_map = fx.first_wins_map("_pairs", "_keys", decoded_value)
     hash_input = ", ".join(f"t_{field}" for field in RAW_FIELDS)
@@ -207,10 +207,11 @@ def _outputs(fx: SqlFunctions) -> dict[str, str]:
     }
 
 
-def contract_select(source: str, fx: SqlFunctions) -> str:
+def contract_select(source: str, fx: SqlFunctions, passthrough: tuple[str, ...] = ()) -> str:
     """SQL producing every output column, ``reject_reason`` and ``raw_line`` from ``source``.
 
     Rows with a reject reason still carry all columns; the engine routes them to quarantine.
+    ``passthrough`` names extra source columns the engine needs back (positions, file ids).
     """
     sql = _layer(source, _trimmed(fx))
     sql = _layer(sql, _missing_as_null())
@@ -228,6 +229,7 @@ def contract_select(source: str, fx: SqlFunctions) -> str:
     final = [
         "reject_reason_pre AS reject_reason",
         "source_file",
+        *passthrough,
         *(f"{expr} AS {name}" for name, expr in outputs.items()),
         "event_date_ts AS event_time",
         "CAST(event_date_ts AS DATE) AS event_date",

@@ -11,6 +11,7 @@ from clickstream.errors import ConfigError
 #: engine name -> "module:Class" (lazy, so choosing DuckDB never imports pyspark)
 ENGINES: dict[str, str] = {
     "duckdb": "clickstream.engines.duckdb:DuckDBEngine",
+    "spark": "clickstream.engines.spark:SparkEngine",
 }
 
 
@@ -21,7 +22,13 @@ def get_engine(name: str, **options: Any) -> Engine:
         valid = ", ".join(sorted(ENGINES))
         raise ConfigError(f"unknown engine '{name}' (choose one of: {valid})") from None
     module_name, class_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(
+            f"engine '{name}' needs {err.name}: pip install 'clickstream[{name}]'"
+        ) from err
+    cls = getattr(module, class_name)
     engine: Engine = cls(**options)
     return engine
 

@@ -58,7 +58,9 @@ def _groups(sources: list[SourceFile]) -> list[list[SourceFile]]:
 class DuckDBEngine:
     name = "duckdb"
 
-    def __init__(self, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None):
+    def __init__(
+        self, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None, **_: Any
+    ) -> None:
         self.memory_limit = memory_limit
         self.threads = threads
 

@@ -1,0 +1,279 @@
+"""The scale-out engine: the same contract on Apache Spark, native SQL only (no Python UDFs).
+
+The contract's SQL is transpiled from DuckDB's dialect by sqlglot; this module only sets up the
+session, reads the CSV, routes rows and writes files. Each input file is read as one
+(``multiLine``) partition so quoted newlines parse as on DuckDB and every record keeps its position
+in its file; parallelism comes from having many files, as a clickstream drop does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+
+from clickstream.contract.dialects import SPARK
+from clickstream.contract.rules import LAKE_COLUMNS, PARTITION_NAMES, RAW_FIELDS, contract_select
+from clickstream.engines.base import Progress, StageRequest, StageResult
+from clickstream.errors import EngineError
+from clickstream.sources import SourceFile
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+#: Settings that make results engine-independent (and Spark 3.5 / 4 alike).
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.parquet.compression.codec": "zstd",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+#: The contract in Spark SQL, rendered once per process.
+_CONTRACT_CACHE: dict[str, str] = {}
+
+
+def spark_contract_sql(view: str) -> str:
+    if view not in _CONTRACT_CACHE:
+        duck = contract_select(f"SELECT * FROM {view}", SPARK, passthrough=("file_index", "ordinal"))
+        _CONTRACT_CACHE[view] = sqlglot.transpile(duck, read="duckdb", write="spark")[0]
+    return _CONTRACT_CACHE[view]
+
+
+def get_session(master: str | None = None) -> SparkSession:
+    """The active session (spark-submit, a cluster) or a new local one."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        for key, value in SESSION_CONF.items():
+            if not key.startswith("spark.ui"):
+                active.conf.set(key, value)
+        return active
+    builder = SparkSession.builder.appName("clickstream-etl")
+    if master or not os.environ.get("SPARK_HOME"):
+        master = master or "local[*]"
+        builder = builder.master(master)
+    if master and master.startswith("local"):
+        # 200 shuffle partitions (the cluster default) is pure task overhead on one machine.
+        builder = builder.config("spark.sql.shuffle.partitions", str(max(4, 2 * (os.cpu_count() or 2))))
+        # A local driver listens on loopback only.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config(
+            "spark.driver.host", "127.0.0.1"
+        )
+    builder = builder.config("spark.ui.enabled", "false")
+    for key, value in SESSION_CONF.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, master: str | None = None, **_: Any) -> None:
+        self.master = master
+
+    def stage(self, request: StageRequest, progress: Progress) -> StageResult:
+        from pyspark.errors import PySparkException
+        from py4j.protocol import Py4JError
+
+        try:
+            spark = get_session(self.master)
+        except Exception as err:  # Java missing, port in use, ...: a setup problem, not a bug
+            raise EngineError(f"could not start Spark: {err}") from err
+        try:
+            return _SparkStager(spark, request, progress).run()
+        except (PySparkException, Py4JError) as err:
+            raise EngineError(f"Spark failed: {str(err).splitlines()[0]}") from err
+
+
+class _SparkStager:
+    def __init__(self, spark: SparkSession, request: StageRequest, progress: Progress) -> None:
+        self.spark = spark
+        self.request = request
+        self.progress = progress
+        self.files = {s.path: i for i, s in enumerate(request.sources)}
+
+    def _read(self, files: list[SourceFile], group: int) -> DataFrame:
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        field_count, positions = files[0].layout
+        fields = [StructField(f"c{i}", StringType()) for i in range(field_count)]
+        schema = StructType([*fields, StructField("_corrupt", StringType())])
+        df = (
+            self.spark.read.schema(schema)
+            .options(header=True, multiLine=True, mode="PERMISSIVE", enforceSchema=True,
+                     columnNameOfCorruptRecord="_corrupt", quote='"', escape='"',
+                     encoding="UTF-8", ignoreLeadingWhiteSpace=False,
+                     ignoreTrailingWhiteSpace=False)
+            .csv([Path(f.path).as_uri() for f in files])
+        )
+        raw = [F.col(f"c{p}").alias(name) for p, name in zip(positions, RAW_FIELDS.values(),
+                                                              strict=True)]
+        # One file is one partition (multiLine), read in order: the id's offset from the file's
+        # first id is the record's position in the file.
+        df = df.select(
+            *raw, "_corrupt",
+            F.input_file_name().alias("_uri"),
+            F.monotonically_increasing_id().alias("_rid"),
+        )
+        lookup = self.spark.createDataFrame(
+            [(Path(path).as_uri(), path, i) for path, i in self.files.items()],
+            "_uri_key string, source_file string, file_index int",
+        )
+        # input_file_name() may spell the URI differently (file:/ vs file:///, escapes).
+        df = df.withColumn("_uri_norm", F.regexp_replace(F.url_decode(
+            F.regexp_replace("_uri", r"\+", "%2B")), "^file:/+", "/"))
+        lookup = lookup.withColumn("_uri_norm", F.regexp_replace(F.url_decode(
+            F.regexp_replace("_uri_key", r"\+", "%2B")), "^file:/+", "/")).drop("_uri_key")
+        df = df.join(F.broadcast(lookup), "_uri_norm", "left")
+        first = F.min("_rid").over(_window("source_file"))
+        # Invalid UTF-8 decodes to U+FFFD on Spark; DuckDB's reader rejects such records.
+        bad_text = F.lit(False)
+        for name in RAW_FIELDS.values():
+            bad_text = bad_text | F.coalesce(F.col(name).contains("\ufffd"), F.lit(False))
+        return df.select(
+            "*",
+            (F.col("_rid") - first + 1).alias("ordinal"),
+            (F.col("_corrupt").isNotNull() | bad_text).alias("_malformed"),
+        ).drop("_uri", "_uri_norm", "_rid")
+
+    def run(self) -> StageResult:
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        groups: dict[tuple[int, tuple[int, ...]], list[SourceFile]] = defaultdict(list)
+        for source in self.request.sources:
+            groups[source.layout].append(source)
+        frames = [self._read(files, i) for i, files in enumerate(groups.values())]
+        raw = frames[0]
+        for frame in frames[1:]:
+            raw = raw.unionByName(frame)
+        raw = raw.persist(StorageLevel.MEMORY_AND_DISK)
+        self.progress("reading files", None)
+        if raw.filter(F.col("source_file").isNull()).limit(1).count():
+            raise EngineError("Spark reported an input file this run did not list")
+        raw.filter(~F.col("_malformed")).createOrReplaceTempView("clickstream_raw")
+        staged = self.spark.sql(spark_contract_sql("clickstream_raw"))
+        staged = staged.withColumn("event_time", F.col("event_time").cast("timestamp_ntz"))
+        staged = staged.persist(StorageLevel.MEMORY_AND_DISK)
+        malformed = raw.filter(F.col("_malformed")).select(
+            "source_file", "file_index", "ordinal",
+            F.regexp_replace(F.coalesce("_corrupt", _csv_line()), "[\\r\\n]+$", "").alias("raw_line"),
+        )
+        result = StageResult()
+        counts = raw.groupBy("source_file").count().collect()
+        result.rows_read_by_file = {s.path: 0 for s in self.request.sources}
+        result.rows_read_by_file.update({r["source_file"]: r["count"] for r in counts})
+        self.progress("writing quarantine", None)
+        result.rejected_by_reason = self._write_rejected(staged, malformed)
+        self.progress("writing lake", None)
+        result.partitions = self._write_lake(staged)
+        result.rows_written = sum(result.partitions.values())
+        valid = staged.filter(F.col("reject_reason").isNull()).count()
+        result.rows_duplicate = valid - result.rows_written
+        staged.unpersist()
+        raw.unpersist()
+        return result
+
+    def _write_rejected(self, staged: DataFrame, malformed: DataFrame) -> dict[str, int]:
+        from pyspark.sql import functions as F
+
+        rule = staged.filter(F.col("reject_reason").isNotNull()).select(
+            "source_file", "file_index", (F.col("ordinal") + 1).alias("line_number"),
+            "raw_line", "reject_reason",
+        )
+        bad = malformed.select(
+            "source_file", "file_index", (F.col("ordinal") + 1).alias("line_number"),
+            F.expr(_redact_sql("raw_line")).alias("raw_line"),
+            F.lit("malformed_csv").alias("reject_reason"),
+        )
+        rejects = rule.unionByName(bad).withColumn("run_id", F.lit(self.request.run_id))
+        rejects = rejects.withColumn("line_number", F.col("line_number").cast("bigint"))
+        counts = {r["reject_reason"]: r["count"]
+                  for r in rejects.groupBy("reject_reason").count().collect()}
+        if counts:
+            out = self.request.staging / "_spark_rejected"
+            (rejects.orderBy("file_index", "line_number")
+             .select("source_file", "line_number", "raw_line", "reject_reason", "run_id")
+             .coalesce(1).write.mode("overwrite").parquet(str(out)))
+            target = self.request.staging / "clickstream_rejected" / f"{self.request.run_id}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            [part] = list(out.glob("part-*.parquet"))
+            os.replace(part, target)
+            shutil.rmtree(out)
+        return counts
+
+    def _existing_ids(self, touched: list[tuple[int, int]]) -> DataFrame | None:
+        if not self.request.dedupe_against_lake:
+            return None
+        layout = self.request.layout
+        files = [
+            str(p) for y, m in touched
+            for p in sorted((layout.table / layout.partition(y, m)).glob("*.parquet"))
+        ]
+        if not files:
+            return None
+        return self.spark.read.parquet(*files).select("event_id").distinct()
+
+    def _write_lake(self, staged: DataFrame) -> dict[tuple[int, int], int]:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        valid = staged.filter(F.col("reject_reason").isNull())
+        # The first occurrence wins: files in path order, then position in the file (as DuckDB).
+        first = Window.partitionBy("event_id").orderBy("file_index", "ordinal")
+        kept = valid.withColumn("_n", F.row_number().over(first)).filter("_n = 1")
+        touched = [(r["year"], r["month"]) for r in kept.select("year", "month").distinct()
+                   .collect()]
+        seen = self._existing_ids(touched)
+        if seen is not None:
+            kept = kept.join(seen, "event_id", "left_anti")
+        columns = [*LAKE_COLUMNS, *PARTITION_NAMES]
+        kept = kept.select(*columns).persist()
+        counts = {(r["year"], r["month"]): r["count"]
+                  for r in kept.groupBy("year", "month").count().collect()}
+        out = self.request.staging / "_spark_lake"
+        kept.repartition("year", "month").write.partitionBy(*PARTITION_NAMES).mode(
+            "overwrite").parquet(str(out))
+        kept.unpersist()
+        target = self.request.staging / "clickstream"
+        for (year, month) in counts:
+            folder = self.request.layout.partition(year, month)
+            parts = sorted((out / folder).glob("part-*.parquet"))
+            (target / folder).mkdir(parents=True, exist_ok=True)
+            for i, part in enumerate(parts):
+                os.replace(part, target / folder / f"{self.request.run_id}_{i}.parquet")
+        shutil.rmtree(out)
+        return {k: v for k, v in counts.items() if v}
+
+
+def _window(column: str) -> Any:
+    from pyspark.sql import Window
+
+    return Window.partitionBy(column)
+
+
+def _csv_line() -> Any:
+    """A malformed record's raw fields joined back into a line (when Spark kept no text)."""
+    from pyspark.sql import functions as F
+
+    return F.concat_ws(",", *(F.coalesce(F.col(c), F.lit("")) for c in RAW_FIELDS.values()))
+
+
+def _redact_sql(column: str) -> str:
+    return sqlglot.transpile(SPARK.redact_userinfo(column), read="duckdb", write="spark")[0]
