@@ -173,7 +173,11 @@ class _SparkStager:
         staged = staged.persist(StorageLevel.MEMORY_AND_DISK)
         malformed = raw.filter(F.col("_malformed")).select(
             "source_file", "file_index", "ordinal",
-            F.regexp_replace(F.coalesce("_corrupt", _csv_line()), "[\\r\\n]+$", "").alias("raw_line"),
+            # DuckDB shows undecodable bytes as '?', Spark as U+FFFD: quarantine says '?' on both.
+            F.regexp_replace(
+                F.regexp_replace(F.coalesce("_corrupt", _csv_line()), "[\\r\\n]+$", ""),
+                "\ufffd", "?",
+            ).alias("raw_line"),
         )
         result = StageResult()
         counts = raw.groupBy("source_file").count().collect()
