@@ -1,0 +1,35 @@
+"""The ETL as a spark-submit application (an EMR step): arguments in, run report out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from clickstream.errors import ClickstreamError
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="clickstream_job.py", description="Run the clickstream ETL on Spark."
+    )
+    parser.add_argument("--input", required=True, help="CSV file, folder or glob")
+    parser.add_argument("--lake", required=True, help="lake root")
+    parser.add_argument("--full-refresh", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from clickstream.pipeline import EtlOptions, run_etl
+
+    try:
+        report = run_etl(EtlOptions(input=args.input, lake=Path(args.lake), engine="spark",
+                                    full_refresh=args.full_refresh))
+    except ClickstreamError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    print(json.dumps(report.to_dict()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The lake on disk: layout, run reports, atomic commit and crash recovery."""

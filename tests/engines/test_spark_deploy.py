@@ -1,0 +1,89 @@
+"""The Spark job as EMR runs it (spark-submit + packaged artifact) and the Spark SQL views."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clickstream.deploy.package import build_spark_artifact
+from clickstream.engines.spark import get_session
+from clickstream.generate import generate
+from clickstream.pipeline import EtlOptions, run_etl
+from clickstream.query.ddl import ddl_statements
+from clickstream.query.session import open_lake, run_query
+from clickstream.query.views import VIEW_NAMES
+from tests.conftest import lake_rows
+
+pytestmark = pytest.mark.spark
+
+
+def bare_python() -> str:
+    """The interpreter this virtualenv was made from: it has neither clickstream nor sqlglot."""
+    candidate = Path(sys.base_prefix) / "bin" / "python3"
+    probe = subprocess.run([str(candidate), "-c", "import clickstream"], capture_output=True)
+    assert probe.returncode != 0, "the base interpreter must not see the project"
+    return str(candidate)
+
+
+@pytest.mark.slow
+def test_spark_submit_runs_the_packaged_artifact(tmp_path: Path) -> None:
+    import pyspark
+
+    archive, launcher = build_spark_artifact(tmp_path / "dist")
+    src = generate(tmp_path / "in" / "raw.csv", 3_000, seed=9, bad_fraction=0.05)
+    spark_home = Path(pyspark.__file__).parent
+    env = {**os.environ, "SPARK_HOME": str(spark_home), "PYSPARK_PYTHON": bare_python(),
+           "PYSPARK_DRIVER_PYTHON": bare_python(), "PYTHONPATH": ""}
+    proc = subprocess.run(
+        [str(spark_home / "bin" / "spark-submit"), "--master", "local[2]",
+         "--conf", "spark.driver.bindAddress=127.0.0.1", "--conf", "spark.driver.host=127.0.0.1",
+         "--py-files", str(archive), str(launcher),
+         "--input", str(src), "--lake", str(tmp_path / "lake")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["engine"] == "spark" and report["rows_read"] == 3_000
+    reference = tmp_path / "duck"
+    run_etl(EtlOptions(input=str(src), lake=reference))
+    assert lake_rows(tmp_path / "lake") == lake_rows(reference)
+
+
+def test_spark_submit_bad_arguments_exit_cleanly(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "clickstream.engines.spark_submit", "--input",
+                           str(tmp_path / "missing.csv"), "--lake", str(tmp_path / "lake")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.startswith("error:")
+    assert "Traceback" not in proc.stderr
+
+
+SUMMARY = {
+    "pageviews_daily": "count(*), sum(pageviews), sum(unique_users)",
+    "traffic_sources": "count(*), sum(pageviews), sum(unique_users)",
+    "top_pages": "count(*), sum(pageviews), sum(unique_users)",
+    "devices": "count(*), sum(pageviews), sum(unique_users), sum(screen_width)",
+    "sessions": "count(*), count(DISTINCT session_id), sum(pageviews), "
+                "sum(CASE WHEN is_bounce THEN 1 ELSE 0 END), round(sum(duration_seconds), 3)",
+}
+
+
+def test_spark_ddl_views_run_on_a_spark_written_lake(tmp_path: Path) -> None:
+    src = generate(tmp_path / "raw.csv", 4_000, seed=12, bad_fraction=0.02)
+    lake = tmp_path / "lake"
+    run_etl(EtlOptions(input=str(src), lake=lake, engine="spark"))
+    spark = get_session()
+    for statement in ddl_statements("spark", str(lake)):
+        spark.sql(statement)
+    duck = open_lake(lake)
+    assert set(SUMMARY) == set(VIEW_NAMES)
+    for view, aggregates in SUMMARY.items():
+        query = f"SELECT {aggregates} FROM {view}"
+        on_spark = [float(v) for v in spark.sql(query).collect()[0]]
+        on_duckdb = [float(v) for v in run_query(duck, query)[1][0]]
+        assert on_spark == on_duckdb, view
+    assert spark.sql("SELECT count(*) FROM clickstream_rejected").collect()[0][0] > 0
