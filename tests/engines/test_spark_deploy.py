@@ -47,7 +47,8 @@ def test_spark_submit_runs_the_packaged_artifact(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"')]
+    report = json.loads(line)
     assert report["engine"] == "spark" and report["rows_read"] == 3_000
     reference = tmp_path / "duck"
     run_etl(EtlOptions(input=str(src), lake=reference))

@@ -7,6 +7,7 @@ tables are engine-specific by nature (file scans vs. external tables) and built 
 from __future__ import annotations
 
 import sqlglot
+from sqlglot import exp
 
 from clickstream.contract.schema import (
     OUTPUT_COLUMNS,
@@ -41,10 +42,26 @@ def _join(location: str, *parts: str) -> str:
     return "/".join([location.rstrip("/"), *parts])
 
 
+def _athena_microseconds(node: exp.Expression) -> exp.Expression:
+    """Trino's date_diff stops at milliseconds: take microsecond differences from to_unixtime."""
+    unit = node.args.get("unit")
+    if isinstance(node, exp.DateDiff) and unit is not None and unit.name.upper() == "MICROSECOND":
+        start, end = node.expression, node.this  # DateDiff(this=end, expression=start)
+        seconds = exp.Sub(
+            this=exp.Anonymous(this="to_unixtime", expressions=[end.copy()]),
+            expression=exp.Anonymous(this="to_unixtime", expressions=[start.copy()]),
+        )
+        return exp.Mul(this=exp.Paren(this=seconds), expression=exp.Literal.number(1000000))
+    return node
+
+
 def transpile(sql: str, dialect: str) -> str:
     if dialect == "duckdb":
         return sql
-    return sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True)[0]
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    if dialect == "athena":
+        tree = tree.transform(_athena_microseconds)
+    return tree.sql(dialect=dialect, pretty=True)
 
 
 def _views(dialect: str, create: str) -> list[str]:

@@ -1,7 +1,7 @@
 -- One row per visit. A new session starts when more than 30 minutes passed since the same
 -- visitor's previous page view (exactly 30 minutes stays in the session, as in GA / Snowplow).
 -- Sessions may span partitions. Ties in time are broken by event_id, so results are stable.
--- session_id is the event_id of the session's first page view; durations are to the millisecond.
+-- session_id is the event_id of the session's first page view; durations are exact (microseconds).
 WITH ordered AS (
   SELECT anonymous_user_id, event_id, event_time, url_path, utm_source, utm_medium, utm_campaign,
          lag(event_time) OVER (PARTITION BY anonymous_user_id ORDER BY event_time, event_id) AS prev_time
@@ -26,7 +26,7 @@ SELECT
   anonymous_user_id,
   min(event_time) AS session_start,
   max(event_time) AS session_end,
-  CAST(date_diff('millisecond', min(event_time), max(event_time)) AS DOUBLE) / 1000 AS duration_seconds,
+  CAST(date_diff('microsecond', min(event_time), max(event_time)) AS DOUBLE) / 1000000 AS duration_seconds,
   count(*) AS pageviews,
   max(CASE WHEN pos = 1 THEN url_path END) AS landing_path,
   max(CASE WHEN pos_from_end = 1 THEN url_path END) AS exit_path,
