@@ -6,13 +6,12 @@ Usage: python bench/query.py [--rows 10000000] [--repeat 5] [--lake PATH (reuse 
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _common import etl_cmd, generate, scratch
 
 from clickstream.query.session import open_lake
 from clickstream.query.views import VIEW_NAMES
@@ -21,13 +20,15 @@ AD_HOC = {
     "visitors per month": "SELECT year, month, count(DISTINCT anonymous_user_id) FROM clickstream "
     "GROUP BY ALL",
     "one host, one week": "SELECT event_date, count(*) FROM clickstream WHERE url_host = "
-    "'shop.example.com' AND event_date BETWEEN DATE '2024-03-01' AND DATE '2024-03-07' GROUP BY ALL",
+    "'shop.example.com' AND event_date BETWEEN DATE '2024-03-01' AND DATE '2024-03-07' "
+    "GROUP BY ALL",
     "top campaigns in a month": "SELECT utm_campaign, count(*) AS n FROM clickstream "
     "WHERE year = 2024 AND month = 6 AND utm_campaign IS NOT NULL GROUP BY ALL ORDER BY n DESC "
     "LIMIT 10",
     "most active visitors": "SELECT anonymous_user_id, count(*) AS n FROM clickstream GROUP BY ALL "
     "ORDER BY n DESC LIMIT 10",
-    "traffic by hour of day": "SELECT hour(event_time) AS h, count(*) FROM clickstream GROUP BY ALL "
+    "traffic by hour of day": "SELECT hour(event_time) AS h, count(*) FROM clickstream "
+    "GROUP BY ALL "
     "ORDER BY h",
 }
 
@@ -47,14 +48,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--lake", type=Path)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-query-"))
-    try:
+    with scratch("query") as work:
         lake = args.lake
         if lake is None:
-            lake, src = work / "lake", work / "raw.csv.gz"
-            run = [sys.executable, "-m", "clickstream"]
-            subprocess.run([*run, "generate", "-n", str(args.rows), "-o", str(src)], check=True)
-            subprocess.run([*run, "etl", "-q", "-i", str(src), "-l", str(lake)], check=True)
+            lake = work / "lake"
+            src = generate(work / "raw.csv.gz", args.rows, bad_fraction=0.0)
+            subprocess.run(etl_cmd(src, lake), check=True)
         con = open_lake(lake)
         total = con.execute("SELECT count(*) FROM clickstream").fetchone()[0]
         print(f"lake rows: {total:,}; median of {args.repeat} runs each")
@@ -62,8 +61,6 @@ def main() -> None:
         queries = {f"view {v}": f"SELECT * FROM {v}" for v in VIEW_NAMES} | AD_HOC
         for name, sql in queries.items():
             print(f"{name:<28} {median_seconds(con, sql, args.repeat):8.3f}", flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

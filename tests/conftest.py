@@ -23,8 +23,9 @@ def _restore_environ() -> Iterator[None]:
     os.environ.update(saved)
 
 
-def write_csv(path: Path, lines: list[str], header: str = HEADER, newline: str = "\n",
-              bom: bool = False) -> Path:
+def write_csv(
+    path: Path, lines: list[str], header: str = HEADER, newline: str = "\n", bom: bool = False
+) -> Path:
     """Write a CSV from literal lines (so tests control every byte)."""
     text = newline.join([header, *lines]) + newline
     data = (b"\xef\xbb\xbf" if bom else b"") + text.encode()
@@ -35,8 +36,9 @@ def write_csv(path: Path, lines: list[str], header: str = HEADER, newline: str =
     return path
 
 
-def lake_rows(lake: Path, table: str = "clickstream", order: str | None = None
-              ) -> list[dict[str, Any]]:
+def lake_rows(
+    lake: Path, table: str = "clickstream", order: str | None = None
+) -> list[dict[str, Any]]:
     folder = lake / table
     order = order or ("event_id" if table == "clickstream" else "source_file, line_number")
     if not any(folder.rglob("*.parquet")):

@@ -70,27 +70,27 @@ def generate_sql(rows: int, seed: int, bad_fraction: float) -> str:
     return f"""
     WITH base AS (
       SELECT i,
-        CASE WHEN {h('bad')} % 1000000 < {bad_per_million} THEN {kind} END AS bad
+        CASE WHEN {h("bad")} % 1000000 < {bad_per_million} THEN {kind} END AS bad
       FROM range({rows}) r(i)
     ), src AS (
       SELECT i, bad, CASE WHEN bad = 'duplicate' AND i > 0 THEN i - 1 ELSE i END AS j FROM base
     ), visits AS (
       -- A visitor makes a few visits; the page views of one visit fall within 25 minutes.
-      SELECT *, {h('user', 'j')} % {n_users} AS u, {h('visit', 'j')} % 4 AS visit FROM src
+      SELECT *, {h("user", "j")} % {n_users} AS u, {h("visit", "j")} % 4 AS visit FROM src
     ), fields AS (
       SELECT i, bad,
         substr(md5('{seed}-' || u::VARCHAR), 1, 16) AS user_id,
-        CASE WHEN {h('cred', 'j')} % 500 = 0 THEN 'https://visitor:s3cret@' ELSE
-          CASE WHEN {h('tls', 'j')} % 4 = 0 THEN 'http://' ELSE 'https://' END END
-          || {_pick(HOSTS, h('host', 'j'))} || {_pick(PATHS, h('path', 'j'))}
-          || {_pick(UTMS, h('utm', 'j'))} || {_pick(FRAGMENTS, h('frag', 'j'))} AS url,
-        ({START_EPOCH} + hash({seed}, u, visit) % {SPAN_SECONDS} + {h('within', 'j')} % 1500)::VARCHAR
-          || CASE WHEN {h('frac', 'j')} % 3 = 0
-                  THEN '.' || lpad(({h('us', 'j')} % 1000000)::VARCHAR, 6, '0') ELSE '' END
+        CASE WHEN {h("cred", "j")} % 500 = 0 THEN 'https://visitor:s3cret@' ELSE
+          CASE WHEN {h("tls", "j")} % 4 = 0 THEN 'http://' ELSE 'https://' END END
+          || {_pick(HOSTS, h("host", "j"))} || {_pick(PATHS, h("path", "j"))}
+          || {_pick(UTMS, h("utm", "j"))} || {_pick(FRAGMENTS, h("frag", "j"))} AS url,
+        ({START_EPOCH} + hash({seed}, u, visit) % {SPAN_SECONDS} + {h("within", "j")} % 1500)::VARCHAR
+          || CASE WHEN {h("frac", "j")} % 3 = 0
+                  THEN '.' || lpad(({h("us", "j")} % 1000000)::VARCHAR, 6, '0') ELSE '' END
           AS ts,
-        {_pick(BROWSERS, h('browser', 'j'))} AS browser,
-        {_pick(OSES, h('os', 'j'))} AS os,
-        {_pick(RESOLUTIONS, h('res', 'j'))} AS res
+        {_pick(BROWSERS, h("browser", "j"))} AS browser,
+        {_pick(OSES, h("os", "j"))} AS os,
+        {_pick(RESOLUTIONS, h("res", "j"))} AS res
       FROM visits
     )
     SELECT CASE bad

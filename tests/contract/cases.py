@@ -13,32 +13,69 @@ T0 = "1600000000"  # 2020-09-13T12:26:40Z
 OK = "https://a.com/"
 
 
-def row(url: str = OK, time: str = T0, browser: str = "Chrome", os: str = "Linux",
-        res: str = "1920x1080") -> str:
+def row(
+    url: str = OK,
+    time: str = T0,
+    browser: str = "Chrome",
+    os: str = "Linux",
+    res: str = "1920x1080",
+) -> str:
     return ",".join([url, time, browser, os, res])
 
 
 CASES: list[tuple[str, str, Any]] = [
     # trimming and missing values
-    ("trim", " http://a.com/x ,\t1600000000 , Chrome ,Mac, 1x2 ",
-     {"url": "http://a.com/x", "browser": "Chrome", "os": "Mac", "screen_width": 1,
-      "screen_height": 2, "screen_resolution": "1x2"}),
-    ("blank-browser", row(browser="  ", os="", res=""),
-     {"browser": None, "os": None, "screen_resolution": None, "screen_width": None}),
+    (
+        "trim",
+        " http://a.com/x ,\t1600000000 , Chrome ,Mac, 1x2 ",
+        {
+            "url": "http://a.com/x",
+            "browser": "Chrome",
+            "os": "Mac",
+            "screen_width": 1,
+            "screen_height": 2,
+            "screen_resolution": "1x2",
+        },
+    ),
+    (
+        "blank-browser",
+        row(browser="  ", os="", res=""),
+        {"browser": None, "os": None, "screen_resolution": None, "screen_width": None},
+    ),
     # time: UTC, microseconds, range
-    ("t-int", row(time=T0), {"event_time": datetime(2020, 9, 13, 12, 26, 40),
-                             "event_date": date(2020, 9, 13), "year": 2020, "month": 9}),
+    (
+        "t-int",
+        row(time=T0),
+        {
+            "event_time": datetime(2020, 9, 13, 12, 26, 40),
+            "event_date": date(2020, 9, 13),
+            "year": 2020,
+            "month": 9,
+        },
+    ),
     ("t-frac", row(time="1600000000.5"), {"event_time": datetime(2020, 9, 13, 12, 26, 40, 500000)}),
-    ("t-micro", row(time="1600000000.1234567"),
-     {"event_time": datetime(2020, 9, 13, 12, 26, 40, 123456)}),
+    (
+        "t-micro",
+        row(time="1600000000.1234567"),
+        {"event_time": datetime(2020, 9, 13, 12, 26, 40, 123456)},
+    ),
     ("t-plus", row(time="+1600000000."), {"event_time": datetime(2020, 9, 13, 12, 26, 40)}),
     ("t-low", row(time="946684800"), {"event_time": datetime(2000, 1, 1), "year": 2000}),
-    ("t-high", row(time="4102444799.999999"),
-     {"event_time": datetime(2099, 12, 31, 23, 59, 59, 999999), "year": 2099, "month": 12}),
-    ("t-jan-end", row(time="1706745599"), {"year": 2024, "month": 1,
-                                           "event_date": date(2024, 1, 31)}),
-    ("t-feb-start", row(time="1706745600"), {"year": 2024, "month": 2,
-                                             "event_date": date(2024, 2, 1)}),
+    (
+        "t-high",
+        row(time="4102444799.999999"),
+        {"event_time": datetime(2099, 12, 31, 23, 59, 59, 999999), "year": 2099, "month": 12},
+    ),
+    (
+        "t-jan-end",
+        row(time="1706745599"),
+        {"year": 2024, "month": 1, "event_date": date(2024, 1, 31)},
+    ),
+    (
+        "t-feb-start",
+        row(time="1706745600"),
+        {"year": 2024, "month": 2, "event_date": date(2024, 2, 1)},
+    ),
     ("t-below", row(time="946684799.999999"), "time_out_of_range"),
     ("t-above", row(time="4102444800"), "time_out_of_range"),
     ("t-millis", row(time="1600000000000"), "time_out_of_range"),
@@ -48,18 +85,40 @@ CASES: list[tuple[str, str, Any]] = [
     ("t-exp", row(time="1.6e9"), "invalid_time"),
     ("t-missing", row(time=" "), "invalid_time"),
     # URL parts
-    ("u-full", row(url="HTTP://User:Pa:ss@WWW.Example.COM:8080/A%20b/?q=1#f"),
-     {"url": "HTTP://WWW.Example.COM:8080/A%20b/?q=1#f", "url_protocol": "http",
-      "url_host": "www.example.com", "url_port": 8080, "url_path": "/A%20b/",
-      "url_query": "q=1", "url_fragment": "f"}),
-    ("u-at-in-path", row(url="https://u:p@a.com/x@y"),
-     {"url": "https://a.com/x@y", "url_host": "a.com", "url_path": "/x@y"}),
-    ("u-bare", row(url="https://a.com"),
-     {"url_path": "/", "url_port": None, "url_query": None, "url_fragment": None}),
+    (
+        "u-full",
+        row(url="HTTP://User:Pa:ss@WWW.Example.COM:8080/A%20b/?q=1#f"),
+        {
+            "url": "HTTP://WWW.Example.COM:8080/A%20b/?q=1#f",
+            "url_protocol": "http",
+            "url_host": "www.example.com",
+            "url_port": 8080,
+            "url_path": "/A%20b/",
+            "url_query": "q=1",
+            "url_fragment": "f",
+        },
+    ),
+    (
+        "u-at-in-path",
+        row(url="https://u:p@a.com/x@y"),
+        {"url": "https://a.com/x@y", "url_host": "a.com", "url_path": "/x@y"},
+    ),
+    (
+        "u-bare",
+        row(url="https://a.com"),
+        {"url_path": "/", "url_port": None, "url_query": None, "url_fragment": None},
+    ),
     ("u-query-no-path", row(url="https://a.com?x=1"), {"url_path": "/", "url_query": "x=1"}),
-    ("u-frag-qmark", row(url="https://a.com/p#frag?x=1&utm_source=no"),
-     {"url_fragment": "frag?x=1&utm_source=no", "url_query": None, "utm_source": None,
-      "query_params": None}),
+    (
+        "u-frag-qmark",
+        row(url="https://a.com/p#frag?x=1&utm_source=no"),
+        {
+            "url_fragment": "frag?x=1&utm_source=no",
+            "url_query": None,
+            "utm_source": None,
+            "query_params": None,
+        },
+    ),
     ("u-empty-query", row(url="https://a.com/p?#"), {"url_query": None, "url_fragment": None}),
     ("u-ipv6", row(url="https://[::1]:8443/x"), {"url_host": "[::1]", "url_port": 8443}),
     ("u-empty-port", row(url="https://a.com:/x"), {"url_port": None, "url_host": "a.com"}),
@@ -75,22 +134,44 @@ CASES: list[tuple[str, str, Any]] = [
     ("u-space", row(url="http://a b.com/"), "invalid_url"),
     ("u-missing", row(url=""), "invalid_url"),
     # UTM and query parameters
-    ("q-utm", row(url="https://a.com/?utm_source=Goo+gle&UTM_Medium=c%2Bc&utm_campaign=100%off"
-                      "&utm_term=&utm_content"),
-     {"utm_source": "Goo gle", "utm_medium": "c+c", "utm_campaign": "100%off",
-      "utm_term": None, "utm_content": None}),
-    ("q-first-wins", row(url="https://a.com/?UTM_SOURCE=x&utm_source=y&utm_medium=m"),
-     {"utm_source": "x", "utm_medium": "m"}),
+    (
+        "q-utm",
+        row(
+            url="https://a.com/?utm_source=Goo+gle&UTM_Medium=c%2Bc&utm_campaign=100%off"
+            "&utm_term=&utm_content"
+        ),
+        {
+            "utm_source": "Goo gle",
+            "utm_medium": "c+c",
+            "utm_campaign": "100%off",
+            "utm_term": None,
+            "utm_content": None,
+        },
+    ),
+    (
+        "q-first-wins",
+        row(url="https://a.com/?UTM_SOURCE=x&utm_source=y&utm_medium=m"),
+        {"utm_source": "x", "utm_medium": "m"},
+    ),
     ("q-encoded-key", row(url="https://a.com/?utm%5Fsource=z"), {"utm_source": "z"}),
-    ("q-emoji", row(url="https://a.com/?utm_campaign=%F0%9F%8E%89launch"),
-     {"utm_campaign": "\U0001f389launch"}),
+    (
+        "q-emoji",
+        row(url="https://a.com/?utm_campaign=%F0%9F%8E%89launch"),
+        {"utm_campaign": "\U0001f389launch"},
+    ),
     ("q-bad-utf8", row(url="https://a.com/?utm_source=%FF"), {"utm_source": "%FF"}),
-    ("q-map", row(url="https://a.com/?a=1&b=2&a=3&c&d=&e=x%3Dy&&k=a=b"),
-     {"query_params": {"a": "1", "b": "2", "c": None, "d": None, "e": "x=y", "k": "a=b"}}),
+    (
+        "q-map",
+        row(url="https://a.com/?a=1&b=2&a=3&c&d=&e=x%3Dy&&k=a=b"),
+        {"query_params": {"a": "1", "b": "2", "c": None, "d": None, "e": "x=y", "k": "a=b"}},
+    ),
     # screen sizes
     ("s-upper", row(res="1920X1080"), {"screen_width": 1920, "screen_height": 1080}),
-    ("s-zero", row(res="0x1080"), {"screen_width": None, "screen_height": None,
-                                   "screen_resolution": "0x1080"}),
+    (
+        "s-zero",
+        row(res="0x1080"),
+        {"screen_width": None, "screen_height": None, "screen_resolution": "0x1080"},
+    ),
     ("s-text", row(res="big"), {"screen_width": None, "screen_height": None}),
     ("s-inner-space", row(res="800 x 600"), {"screen_width": None}),
     ("s-negative", row(res="-1x5"), {"screen_width": None}),

@@ -19,7 +19,9 @@ ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 
 
 @pytest.fixture(scope="module", params=ENGINES)
-def contract_run(request, tmp_path_factory) -> tuple[RunReport, dict[str, Any], list[dict[str, Any]], Path]:
+def contract_run(
+    request, tmp_path_factory
+) -> tuple[RunReport, dict[str, Any], list[dict[str, Any]], Path]:
     tmp = tmp_path_factory.mktemp(f"contract-{request.param}")
     lines = [f"{uid},{fields}" for uid, fields, _ in CASES]
     lines += [NO_USER, '"broken quote,' + "x" * 3]
@@ -52,7 +54,9 @@ def test_lake_schema_is_the_contract(contract_run) -> None:
     assert set(some) == {c.name for c in (*OUTPUT_COLUMNS, *PARTITION_COLUMNS)}
     # Inside each file: exactly the contract's columns, in order, with its types.
     [file] = list(Path(report.lake, "clickstream", "year=2024", "month=1").glob("*.parquet"))
-    described = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{file}', hive_partitioning=false)")
+    described = duckdb.sql(
+        f"DESCRIBE SELECT * FROM read_parquet('{file}', hive_partitioning=false)"
+    )
     assert [(name, typ) for name, typ, *_ in described.fetchall()] == [
         (c.name, c.type) for c in OUTPUT_COLUMNS
     ]

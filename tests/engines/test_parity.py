@@ -26,10 +26,16 @@ def inputs(tmp_path_factory) -> Path:
     write_csv(folder / "cases.csv", lines + ['tail,"unterminated,1600000000,b,o,1x1'])
     # Same rows again in another file, with CRLF, BOM, gzip and another column order.
     header = "os,extra,screen_resolution,time,url,browser,anonymous_user_id"
-    write_csv(folder / "z_copy.csv.gz", [
-        f"Linux,x,1x1,{T},https://{h}.example.com/p?utm_source=Mail&utm_source=x,Chrome,u{i}"
-        for i, (h, T) in enumerate([("a", "1706745599"), ("b", "1706745600")] * 3)
-    ], header=header, newline="\r\n", bom=True)
+    write_csv(
+        folder / "z_copy.csv.gz",
+        [
+            f"Linux,x,1x1,{T},https://{h}.example.com/p?utm_source=Mail&utm_source=x,Chrome,u{i}"
+            for i, (h, T) in enumerate([("a", "1706745599"), ("b", "1706745600")] * 3)
+        ],
+        header=header,
+        newline="\r\n",
+        bom=True,
+    )
     write_csv(folder / "bad_utf8.csv", ["u1,https://a.com/,1706745600,Chrome,Linux,1x1"])
     with open(folder / "bad_utf8.csv", "ab") as fh:
         fh.write(b"u2,https://a.com/\xff\xfe,1706745600,Chrome,Linux,1x1\n")
@@ -55,21 +61,33 @@ def test_same_rows_on_every_column(lakes) -> None:
 def test_same_quarantine(lakes) -> None:
     def rejects(engine):
         rows = lake_rows(lakes[engine][0], "clickstream_rejected")
-        return [(r["source_file"], r["line_number"], r["raw_line"], r["reject_reason"])
-                for r in rows]
+        return [
+            (r["source_file"], r["line_number"], r["raw_line"], r["reject_reason"]) for r in rows
+        ]
 
     assert rejects("duckdb") == rejects("spark")
     reasons = {r[3] for r in rejects("duckdb")}
-    assert reasons == {"malformed_csv", "missing_user_id", "invalid_time", "time_out_of_range",
-                       "invalid_url"}
+    assert reasons == {
+        "malformed_csv",
+        "missing_user_id",
+        "invalid_time",
+        "time_out_of_range",
+        "invalid_url",
+    }
 
 
 def test_same_report_counts(lakes) -> None:
     def counts(engine):
         r = lakes[engine][1]
-        return (r.rows_read, r.rows_written, r.rows_rejected, r.rejected_by_reason,
-                r.rows_duplicate, [(p.year, p.month, p.rows) for p in r.partitions],
-                [(f.path, f.rows_read) for f in r.input_files])
+        return (
+            r.rows_read,
+            r.rows_written,
+            r.rows_rejected,
+            r.rejected_by_reason,
+            r.rows_duplicate,
+            [(p.year, p.month, p.rows) for p in r.partitions],
+            [(f.path, f.rows_read) for f in r.input_files],
+        )
 
     assert counts("duckdb") == counts("spark")
     assert lakes["spark"][1].engine == "spark" and lakes["spark"][1].rows_duplicate > 0
@@ -78,11 +96,16 @@ def test_same_report_counts(lakes) -> None:
 def test_same_partitions_and_file_schema(lakes) -> None:
     def layout(engine):
         lake = lakes[engine][0]
-        folders = sorted({p.parent.relative_to(lake).as_posix()
-                          for p in (lake / "clickstream").rglob("*.parquet")})
+        folders = sorted(
+            {
+                p.parent.relative_to(lake).as_posix()
+                for p in (lake / "clickstream").rglob("*.parquet")
+            }
+        )
         some = next((lake / "clickstream").rglob("*.parquet"))
-        schema = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{some}', "
-                            "hive_partitioning = false)").fetchall()
+        schema = duckdb.sql(
+            f"DESCRIBE SELECT * FROM read_parquet('{some}', hive_partitioning = false)"
+        ).fetchall()
         return folders, [(name, typ) for name, typ, *_ in schema]
 
     assert layout("duckdb") == layout("spark")

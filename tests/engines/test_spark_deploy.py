@@ -37,14 +37,34 @@ def test_spark_submit_runs_the_packaged_artifact(tmp_path: Path) -> None:
     archive, launcher = build_spark_artifact(tmp_path / "dist")
     src = generate(tmp_path / "in" / "raw.csv", 3_000, seed=9, bad_fraction=0.05)
     spark_home = Path(pyspark.__file__).parent
-    env = {**os.environ, "SPARK_HOME": str(spark_home), "PYSPARK_PYTHON": bare_python(),
-           "PYSPARK_DRIVER_PYTHON": bare_python(), "PYTHONPATH": ""}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home),
+        "PYSPARK_PYTHON": bare_python(),
+        "PYSPARK_DRIVER_PYTHON": bare_python(),
+        "PYTHONPATH": "",
+    }
     proc = subprocess.run(
-        [str(spark_home / "bin" / "spark-submit"), "--master", "local[2]",
-         "--conf", "spark.driver.bindAddress=127.0.0.1", "--conf", "spark.driver.host=127.0.0.1",
-         "--py-files", str(archive), str(launcher),
-         "--input", str(src), "--lake", str(tmp_path / "lake")],
-        env=env, capture_output=True, text=True, timeout=600,
+        [
+            str(spark_home / "bin" / "spark-submit"),
+            "--master",
+            "local[2]",
+            "--conf",
+            "spark.driver.bindAddress=127.0.0.1",
+            "--conf",
+            "spark.driver.host=127.0.0.1",
+            "--py-files",
+            str(archive),
+            str(launcher),
+            "--input",
+            str(src),
+            "--lake",
+            str(tmp_path / "lake"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"')]
@@ -56,9 +76,19 @@ def test_spark_submit_runs_the_packaged_artifact(tmp_path: Path) -> None:
 
 
 def test_spark_submit_bad_arguments_exit_cleanly(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "clickstream.engines.spark_submit", "--input",
-                           str(tmp_path / "missing.csv"), "--lake", str(tmp_path / "lake")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clickstream.engines.spark_submit",
+            "--input",
+            str(tmp_path / "missing.csv"),
+            "--lake",
+            str(tmp_path / "lake"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and proc.stderr.startswith("error:")
     assert "Traceback" not in proc.stderr
 
@@ -69,7 +99,7 @@ SUMMARY = {
     "top_pages": "count(*), sum(pageviews), sum(unique_users)",
     "devices": "count(*), sum(pageviews), sum(unique_users), sum(screen_width)",
     "sessions": "count(*), count(DISTINCT session_id), sum(pageviews), "
-                "sum(CASE WHEN is_bounce THEN 1 ELSE 0 END), round(sum(duration_seconds), 3)",
+    "sum(CASE WHEN is_bounce THEN 1 ELSE 0 END), round(sum(duration_seconds), 3)",
 }
 
 

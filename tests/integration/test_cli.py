@@ -12,8 +12,13 @@ from tests.conftest import lake_rows, write_csv
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None):
-    return subprocess.run([sys.executable, "-m", "clickstream", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "clickstream", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def assert_one_line_error(proc, *fragments: str) -> None:
@@ -27,19 +32,22 @@ def assert_one_line_error(proc, *fragments: str) -> None:
 
 
 def test_missing_input(tmp_path: Path) -> None:
-    assert_one_line_error(cli("etl", "-i", str(tmp_path / "nope.csv"), "-l", str(tmp_path / "l")),
-                          "not found")
+    assert_one_line_error(
+        cli("etl", "-i", str(tmp_path / "nope.csv"), "-l", str(tmp_path / "l")), "not found"
+    )
 
 
 def test_no_csv_files(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    assert_one_line_error(cli("etl", "-i", str(tmp_path / "empty"), "-l", str(tmp_path / "l")),
-                          "no *.csv")
+    assert_one_line_error(
+        cli("etl", "-i", str(tmp_path / "empty"), "-l", str(tmp_path / "l")), "no *.csv"
+    )
 
 
 def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
-    src = write_csv(tmp_path / "x.csv", ["u,http://a.com,1,b,o"],
-                    header="anonymous_user_id,url,time,browser,os")
+    src = write_csv(
+        tmp_path / "x.csv", ["u,http://a.com,1,b,o"], header="anonymous_user_id,url,time,browser,os"
+    )
     proc = cli("etl", "-i", str(src), "-l", str(tmp_path / "l"))
     assert_one_line_error(proc, "x.csv", "screen_resolution")
     assert not (tmp_path / "l").exists()
@@ -47,26 +55,45 @@ def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
 
 def test_unknown_engine_lists_valid_ones(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "x.csv", [])
-    assert_one_line_error(cli("etl", "-i", str(src), "--engine", "oracle", "-l",
-                              str(tmp_path / "l")), "unknown engine", "duckdb")
+    assert_one_line_error(
+        cli("etl", "-i", str(src), "--engine", "oracle", "-l", str(tmp_path / "l")),
+        "unknown engine",
+        "duckdb",
+    )
 
 
 def test_bad_memory_limit(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "x.csv", ["u,http://a.com,1600000000,b,o,1x1"])
-    assert_one_line_error(cli("etl", "-i", str(src), "--memory-limit", "lots", "-l",
-                              str(tmp_path / "l")), "memory limit")
+    assert_one_line_error(
+        cli("etl", "-i", str(src), "--memory-limit", "lots", "-l", str(tmp_path / "l")),
+        "memory limit",
+    )
 
 
 def test_bad_generate_options(tmp_path: Path) -> None:
-    assert_one_line_error(cli("generate", "-n", "5", "-o", str(tmp_path / "x.csv"),
-                              "--bad-fraction", "2"), "bad-fraction")
+    assert_one_line_error(
+        cli("generate", "-n", "5", "-o", str(tmp_path / "x.csv"), "--bad-fraction", "2"),
+        "bad-fraction",
+    )
     assert_one_line_error(cli("generate", "-n", "5", "-o", str(tmp_path / "x.txt")), ".csv")
 
 
 def test_generate_is_deterministic_per_seed(tmp_path: Path) -> None:
     for name, seed in (("a.csv", "1"), ("b.csv", "1"), ("c.csv", "2")):
-        assert cli("generate", "-n", "3000", "-o", str(tmp_path / name), "--seed", seed,
-                   "--bad-fraction", "0.05").returncode == 0
+        assert (
+            cli(
+                "generate",
+                "-n",
+                "3000",
+                "-o",
+                str(tmp_path / name),
+                "--seed",
+                seed,
+                "--bad-fraction",
+                "0.05",
+            ).returncode
+            == 0
+        )
     a, b, c = ((tmp_path / n).read_bytes() for n in ("a.csv", "b.csv", "c.csv"))
     assert a == b and a != c
     assert len(a.splitlines()) == 3001
@@ -80,14 +107,20 @@ def test_generated_data_exercises_the_contract(tmp_path: Path) -> None:
     rows = lake_rows(tmp_path / "lake")
     rejected = lake_rows(tmp_path / "lake", "clickstream_rejected")
     assert {r["reject_reason"] for r in rejected} == {
-        "malformed_csv", "missing_user_id", "invalid_time", "time_out_of_range", "invalid_url"}
+        "malformed_csv",
+        "missing_user_id",
+        "invalid_time",
+        "time_out_of_range",
+        "invalid_url",
+    }
     users = {}
     for r in rows:
         users[r["anonymous_user_id"]] = users.get(r["anonymous_user_id"], 0) + 1
     assert max(users.values()) >= 3  # repeat visitors
     assert {r["url_port"] for r in rows} >= {None, 80, 8443}
-    assert any(r["url_fragment"] for r in rows) and any(r["utm_campaign"] == "spring sale"
-                                                        for r in rows)
+    assert any(r["url_fragment"] for r in rows) and any(
+        r["utm_campaign"] == "spring sale" for r in rows
+    )
     assert len({(r["year"], r["month"]) for r in rows}) == 12
     assert not any("s3cret" in (r["url"] or "") for r in rows)
     assert not any("s3cret" in r["raw_line"] for r in rejected)
@@ -102,24 +135,32 @@ def test_demo_runs_offline_in_an_empty_folder(tmp_path: Path) -> None:
 
 
 def test_cli_import_stays_light() -> None:
-    code = ("import sys, clickstream.cli; heavy = {'duckdb', 'pyarrow', 'pyspark', 'boto3'}"
-            " & set(sys.modules); print(sorted(heavy))")
+    code = (
+        "import sys, clickstream.cli; heavy = {'duckdb', 'pyarrow', 'pyspark', 'boto3'}"
+        " & set(sys.modules); print(sorted(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
 
 
 @pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Asia/Kolkata"])
 def test_results_do_not_depend_on_the_machine_time_zone(tmp_path: Path, zone: str) -> None:
-    src = write_csv(tmp_path / "tz.csv", [
-        "u1,https://a.com/,1706745599.5,b,o,1x1",   # 2024-01-31T23:59:59.5Z
-        "u2,https://a.com/,1706745600,b,o,1x1",     # 2024-02-01T00:00:00Z
-        "u3,https://a.com/,1704067199,b,o,1x1",     # 2023-12-31T23:59:59Z
-    ])
+    src = write_csv(
+        tmp_path / "tz.csv",
+        [
+            "u1,https://a.com/,1706745599.5,b,o,1x1",  # 2024-01-31T23:59:59.5Z
+            "u2,https://a.com/,1706745600,b,o,1x1",  # 2024-02-01T00:00:00Z
+            "u3,https://a.com/,1704067199,b,o,1x1",  # 2023-12-31T23:59:59Z
+        ],
+    )
     import os
+
     proc = cli("etl", "-i", str(src), "-l", str(tmp_path / zone), env={**os.environ, "TZ": zone})
     assert proc.returncode == 0, proc.stderr
-    got = {r["anonymous_user_id"]: (r["year"], r["month"], str(r["event_time"]),
-                                    str(r["event_date"])) for r in lake_rows(tmp_path / zone)}
+    got = {
+        r["anonymous_user_id"]: (r["year"], r["month"], str(r["event_time"]), str(r["event_date"]))
+        for r in lake_rows(tmp_path / zone)
+    }
     assert got == {
         "u1": (2024, 1, "2024-01-31 23:59:59.500000", "2024-01-31"),
         "u2": (2024, 2, "2024-02-01 00:00:00", "2024-02-01"),

@@ -22,8 +22,9 @@ def etl_cmd(src: Path, lake: Path) -> list[str]:
 
 
 def snapshot(lake: Path) -> tuple[list[str], list[tuple]]:
-    files = sorted(str(p.relative_to(lake)) for p in lake.rglob("*.parquet")
-                   if "_staging" not in p.parts)
+    files = sorted(
+        str(p.relative_to(lake)) for p in lake.rglob("*.parquet") if "_staging" not in p.parts
+    )
     # source_file is left out: the same rows may come from equal files in different folders.
     return files, [tuple(v for k, v in r.items() if k != "source_file") for r in lake_rows(lake)]
 
@@ -39,8 +40,10 @@ def lake_with_history(tmp_path: Path) -> Path:
 def test_killed_before_commit_leaves_lake_unchanged(tmp_path: Path, lake_with_history: Path):
     lake = lake_with_history
     before = snapshot(lake)
-    src = write_csv(tmp_path / "new.csv", ["u1,https://a.com/,1706745600,Chrome,Linux,1x1",
-                                           "u2,bad-url,1706745600,Chrome,Linux,1x1"])
+    src = write_csv(
+        tmp_path / "new.csv",
+        ["u1,https://a.com/,1706745600,Chrome,Linux,1x1", "u2,bad-url,1706745600,Chrome,Linux,1x1"],
+    )
     env = {**os.environ, FAULT_ENV: "before_commit"}
     proc = subprocess.run(etl_cmd(src, lake), env=env, capture_output=True)
     assert proc.returncode == -signal.SIGKILL
@@ -54,9 +57,14 @@ def test_killed_before_commit_leaves_lake_unchanged(tmp_path: Path, lake_with_hi
 
 def test_killed_mid_commit_is_rolled_forward(tmp_path: Path, lake_with_history: Path):
     lake = lake_with_history
-    src = write_csv(tmp_path / "new.csv", ["u1,https://a.com/,1706745600,Chrome,Linux,1x1",
-                                           "u2,https://a.com/,1704067200,Chrome,Linux,1x1",
-                                           "u3,bad-url,1706745600,Chrome,Linux,1x1"])
+    src = write_csv(
+        tmp_path / "new.csv",
+        [
+            "u1,https://a.com/,1706745600,Chrome,Linux,1x1",
+            "u2,https://a.com/,1704067200,Chrome,Linux,1x1",
+            "u3,bad-url,1706745600,Chrome,Linux,1x1",
+        ],
+    )
     clean = tmp_path / "clean"
     run_etl(EtlOptions(input=str(tmp_path / "old.csv"), lake=clean))
     run_etl(EtlOptions(input=str(src), lake=clean))
@@ -89,8 +97,9 @@ def test_sigkill_at_any_moment(lake_with_history: Path, big_input, delay: float)
     src, clean, written = big_input
     lake = lake_with_history
     before = snapshot(lake)
-    proc = subprocess.Popen(etl_cmd(src, lake), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        etl_cmd(src, lake), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -27,20 +27,35 @@ def test_layout_hive_partitions_zstd_and_report(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "a.csv", [line("u1"), line("u2", FEB01), line("u3", "bad")])
     lake = tmp_path / "lake"
     report = run_etl(EtlOptions(input=str(src), lake=lake))
-    files = sorted(p.relative_to(lake).as_posix() for p in (lake / "clickstream").rglob("*.parquet"))
+    files = sorted(
+        p.relative_to(lake).as_posix() for p in (lake / "clickstream").rglob("*.parquet")
+    )
     assert [f.rsplit("/", 1)[0] for f in files] == [
-        "clickstream/year=2024/month=1", "clickstream/year=2024/month=2"]
+        "clickstream/year=2024/month=1",
+        "clickstream/year=2024/month=2",
+    ]
     meta = pq.ParquetFile(lake / files[0]).metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
     saved = json.loads((lake / "_runs" / f"{report.run_id}.json").read_text())
-    for key in ("run_id", "input_files", "rows_read", "rows_written", "rows_rejected",
-                "rejected_by_reason", "rows_duplicate", "partitions", "seconds",
-                "rows_per_second"):
+    for key in (
+        "run_id",
+        "input_files",
+        "rows_read",
+        "rows_written",
+        "rows_rejected",
+        "rejected_by_reason",
+        "rows_duplicate",
+        "partitions",
+        "seconds",
+        "rows_per_second",
+    ):
         assert key in saved
     assert saved["rows_read"] == 3 and saved["rows_written"] == 2
     assert saved["rejected_by_reason"] == {"invalid_time": 1}
-    assert saved["partitions"] == [{"year": 2024, "month": 1, "rows": 1},
-                                   {"year": 2024, "month": 2, "rows": 1}]
+    assert saved["partitions"] == [
+        {"year": 2024, "month": 1, "rows": 1},
+        {"year": 2024, "month": 2, "rows": 1},
+    ]
     assert not (lake / "_staging").exists() or not any((lake / "_staging").iterdir())
 
 
@@ -65,8 +80,11 @@ def test_rerun_skips_ingested_files_and_picks_up_new_or_changed(tmp_path: Path) 
 
 def test_full_refresh_rebuilds_from_scratch(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    run_etl(EtlOptions(input=str(write_csv(tmp_path / "a.csv", [line("u1"), line("bad", "x")])),
-                       lake=lake))
+    run_etl(
+        EtlOptions(
+            input=str(write_csv(tmp_path / "a.csv", [line("u1"), line("bad", "x")])), lake=lake
+        )
+    )
     b = write_csv(tmp_path / "b.csv", [line("u9", FEB01)])
     report = run_etl(EtlOptions(input=str(b), lake=lake, full_refresh=True))
     assert [r["anonymous_user_id"] for r in lake_rows(lake)] == ["u9"]
@@ -95,8 +113,11 @@ def test_same_rows_in_two_files_of_one_run(tmp_path: Path) -> None:
 
 def test_missing_column_fails_before_anything_is_written(tmp_path: Path) -> None:
     write_csv(tmp_path / "in" / "a.csv", [line("u1")])
-    write_csv(tmp_path / "in" / "b.csv", ["u,http://a.com,1,c,l"],
-              header="anonymous_user_id,url,time,browser,os")
+    write_csv(
+        tmp_path / "in" / "b.csv",
+        ["u,http://a.com,1,c,l"],
+        header="anonymous_user_id,url,time,browser,os",
+    )
     lake = tmp_path / "lake"
     with pytest.raises(MissingColumnError, match="b.csv.*screen_resolution"):
         run_etl(EtlOptions(input=str(tmp_path / "in"), lake=lake))
@@ -105,22 +126,32 @@ def test_missing_column_fails_before_anything_is_written(tmp_path: Path) -> None
 
 def test_reordered_extra_columns_bom_crlf_gzip(tmp_path: Path) -> None:
     header = "OS , extra, Screen_Resolution,TIME,url,browser,Anonymous_User_Id"
-    write_csv(tmp_path / "in" / "a.csv.gz", [f"Linux,zzz,1x1,{JAN31},https://a.com/,Chrome,u1"],
-              header=header, newline="\r\n", bom=True)
+    write_csv(
+        tmp_path / "in" / "a.csv.gz",
+        [f"Linux,zzz,1x1,{JAN31},https://a.com/,Chrome,u1"],
+        header=header,
+        newline="\r\n",
+        bom=True,
+    )
     write_csv(tmp_path / "in" / "b.csv", [line("u2")])
     report = run_etl(EtlOptions(input=str(tmp_path / "in"), lake=tmp_path / "lake"))
     rows = {r["anonymous_user_id"]: r for r in lake_rows(tmp_path / "lake")}
     assert report.rows_written == 2
     assert rows["u1"]["os"] == "Linux" and rows["u1"]["screen_resolution"] == "1x1"
-    assert rows["u1"]["url_host"] == "a.com" and rows["u1"]["event_date"].isoformat() == "2024-01-31"
+    assert (
+        rows["u1"]["url_host"] == "a.com" and rows["u1"]["event_date"].isoformat() == "2024-01-31"
+    )
 
 
 def test_quoted_fields_with_commas_and_newlines_are_kept(tmp_path: Path) -> None:
-    src = write_csv(tmp_path / "a.csv", [
-        f'u1,"https://a.com/?utm_content=a,b",{JAN31},"Chrome, beta",Linux,1x1',
-        f'u2,https://a.com/,{JAN31},"multi\nline",Linux,1x1',
-        line("u3", "bad"),
-    ])
+    src = write_csv(
+        tmp_path / "a.csv",
+        [
+            f'u1,"https://a.com/?utm_content=a,b",{JAN31},"Chrome, beta",Linux,1x1',
+            f'u2,https://a.com/,{JAN31},"multi\nline",Linux,1x1',
+            line("u3", "bad"),
+        ],
+    )
     report = run_etl(EtlOptions(input=str(src), lake=tmp_path / "lake"))
     rows = {r["anonymous_user_id"]: r for r in lake_rows(tmp_path / "lake")}
     assert rows["u1"]["utm_content"] == "a,b" and rows["u1"]["browser"] == "Chrome, beta"

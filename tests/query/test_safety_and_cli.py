@@ -21,18 +21,22 @@ from tests.conftest import write_csv
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("q")
-    src = write_csv(tmp / "a.csv", [
-        "u1,https://a.com/x?utm_source=g,1706745599,Chrome,Linux,1x1",
-        "u2,https://a.com/y,1706745600,Firefox,macOS,2x2",
-        "u3,not-a-url,1706745600,Firefox,macOS,2x2",
-    ])
+    src = write_csv(
+        tmp / "a.csv",
+        [
+            "u1,https://a.com/x?utm_source=g,1706745599,Chrome,Linux,1x1",
+            "u2,https://a.com/y,1706745600,Firefox,macOS,2x2",
+            "u3,not-a-url,1706745600,Firefox,macOS,2x2",
+        ],
+    )
     run_etl(EtlOptions(input=str(src), lake=tmp / "lake"))
     return tmp / "lake"
 
 
 def cli(*args: str, stdin: str | None = None):
-    return subprocess.run([sys.executable, "-m", "clickstream", *args], capture_output=True,
-                          text=True, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "clickstream", *args], capture_output=True, text=True, input=stdin
+    )
 
 
 def lake_files(lake: Path) -> set[str]:
@@ -48,14 +52,17 @@ def test_copy_into_the_lake_is_refused(lake: Path) -> None:
     assert lake_files(lake) == before
 
 
-@pytest.mark.parametrize("sql", [
-    "CREATE TABLE t AS SELECT 1",
-    "DROP VIEW clickstream",
-    "ATTACH 'x.duckdb' AS x",
-    "SET enable_external_access = true",
-    "INSTALL httpfs",
-    "SELECT 1; COPY (SELECT 1) TO 'x.csv'",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE t AS SELECT 1",
+        "DROP VIEW clickstream",
+        "ATTACH 'x.duckdb' AS x",
+        "SET enable_external_access = true",
+        "INSTALL httpfs",
+        "SELECT 1; COPY (SELECT 1) TO 'x.csv'",
+    ],
+)
 def test_other_writes_are_refused(lake: Path, sql: str) -> None:
     con = open_lake(lake)
     with pytest.raises(Exception, match="refused"):
@@ -68,18 +75,30 @@ def test_reading_outside_the_lake_needs_opt_in(lake: Path, tmp_path: Path) -> No
     proc = cli("sql", f"SELECT * FROM read_csv('{outside}')", "-l", str(lake))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "Permission" in proc.stderr and "--allow-path" in proc.stderr
-    ok = cli("sql", f"SELECT * FROM read_csv('{outside}')", "-l", str(lake), "-f", "csv",
-             "--allow-path", str(outside))
+    ok = cli(
+        "sql",
+        f"SELECT * FROM read_csv('{outside}')",
+        "-l",
+        str(lake),
+        "-f",
+        "csv",
+        "--allow-path",
+        str(outside),
+    )
     assert ok.returncode == 0 and ok.stdout == "a\n42\n"
 
 
 def test_formats_put_only_data_on_stdout(lake: Path) -> None:
     q = "SELECT anonymous_user_id, url_port, event_date FROM clickstream ORDER BY 1"
     csv_out = cli("sql", q, "-l", str(lake), "--format", "csv")
-    assert csv_out.stdout == "anonymous_user_id,url_port,event_date\nu1,,2024-01-31\nu2,,2024-02-01\n"
+    assert (
+        csv_out.stdout == "anonymous_user_id,url_port,event_date\nu1,,2024-01-31\nu2,,2024-02-01\n"
+    )
     js = json.loads(cli("sql", q, "-l", str(lake), "--format", "json").stdout)
-    assert js == [{"anonymous_user_id": "u1", "url_port": None, "event_date": "2024-01-31"},
-                  {"anonymous_user_id": "u2", "url_port": None, "event_date": "2024-02-01"}]
+    assert js == [
+        {"anonymous_user_id": "u1", "url_port": None, "event_date": "2024-01-31"},
+        {"anonymous_user_id": "u2", "url_port": None, "event_date": "2024-02-01"},
+    ]
     table = cli("sql", "SELECT * FROM traffic_sources", "-l", str(lake))
     assert table.returncode == 0 and "utm_source" in table.stdout
 
@@ -100,11 +119,14 @@ def test_missing_lake_is_a_clear_error(tmp_path: Path) -> None:
 def test_catalog_file_opens_in_another_client(lake: Path, tmp_path: Path) -> None:
     out = tmp_path / "cat" / "lake.duckdb"
     assert cli("catalog", "--out", str(out), "-l", str(lake)).returncode == 0
-    code = ("import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-            "print(c.sql('SELECT count(*) FROM sessions').fetchone()[0], "
-            "c.sql('SELECT count(*) FROM clickstream_rejected').fetchone()[0])")
-    other = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True,
-                           cwd=tmp_path)
+    code = (
+        "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(c.sql('SELECT count(*) FROM sessions').fetchone()[0], "
+        "c.sql('SELECT count(*) FROM clickstream_rejected').fetchone()[0])"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert other.stdout.split() == ["2", "1"], other.stderr
 
 

@@ -42,12 +42,19 @@ def _py_events():
         w, _, h = res.partition("x")
         size = (int(w), int(h)) if int(w) > 0 and int(h) > 0 else (None, None)
         raw = [user, url, str(BASE + dt), browser, os_, res]
-        out.append({
-            "event_id": hashlib.md5("\x1f".join(raw).encode()).hexdigest(),
-            "user": user, "time": datetime.fromtimestamp(BASE + dt, UTC).replace(tzinfo=None),
-            "host": parts.hostname, "path": parts.path or "/", "browser": browser, "os": os_,
-            "size": size, **{k: params.get(f"utm_{k}") for k in ("source", "medium", "campaign")},
-        })
+        out.append(
+            {
+                "event_id": hashlib.md5("\x1f".join(raw).encode()).hexdigest(),
+                "user": user,
+                "time": datetime.fromtimestamp(BASE + dt, UTC).replace(tzinfo=None),
+                "host": parts.hostname,
+                "path": parts.path or "/",
+                "browser": browser,
+                "os": os_,
+                "size": size,
+                **{k: params.get(f"utm_{k}") for k in ("source", "medium", "campaign")},
+            }
+        )
     return out
 
 
@@ -102,9 +109,9 @@ def _py_sessions():
     for e in _py_events():
         by_user[e["user"]].append((e["time"], e["event_id"], e))
     sessions = []
-    for user, evs in by_user.items():
+    for evs in by_user.values():
         current: list = []
-        for t, i, e in sorted(evs, key=lambda x: (x[0], x[1])):
+        for t, _, e in sorted(evs, key=lambda x: (x[0], x[1])):
             if current and t - current[-1]["time"] > timedelta(minutes=30):
                 sessions.append(current)
                 current = []
@@ -114,13 +121,25 @@ def _py_sessions():
 
 
 def test_sessions(con) -> None:
-    got = rows(con, """SELECT anonymous_user_id, session_start, session_end, duration_seconds,
+    got = rows(
+        con,
+        """SELECT anonymous_user_id, session_start, session_end, duration_seconds,
                               pageviews, landing_path, utm_source, utm_medium, utm_campaign,
-                              is_bounce FROM sessions""")
+                              is_bounce FROM sessions""",
+    )
     expected = {
-        (s[0]["user"], s[0]["time"], s[-1]["time"],
-         (s[-1]["time"] - s[0]["time"]).total_seconds(), len(s), s[0]["path"],
-         s[0]["source"], s[0]["medium"], s[0]["campaign"], len(s) == 1)
+        (
+            s[0]["user"],
+            s[0]["time"],
+            s[-1]["time"],
+            (s[-1]["time"] - s[0]["time"]).total_seconds(),
+            len(s),
+            s[0]["path"],
+            s[0]["source"],
+            s[0]["medium"],
+            s[0]["campaign"],
+            len(s) == 1,
+        )
         for s in _py_sessions()
     }
     assert set(got) == expected
@@ -137,8 +156,11 @@ def test_session_ids_are_unique_and_stable(con) -> None:
 
 
 def test_exit_path_is_the_last_page_even_on_ties(con) -> None:
-    bob = rows(con, "SELECT landing_path, exit_path, pageviews FROM sessions "
-                    "WHERE anonymous_user_id = 'bob' ORDER BY session_start")
+    bob = rows(
+        con,
+        "SELECT landing_path, exit_path, pageviews FROM sessions "
+        "WHERE anonymous_user_id = 'bob' ORDER BY session_start",
+    )
     assert bob[0] == ("/post", "/post", 1)
     assert bob[1][2] == 2 and {bob[1][0], bob[1][1]} == {"/post", "/about"}
 
@@ -149,11 +171,14 @@ def test_lake_tolerates_older_schema_files(lake: Path) -> None:
 
     old = lake / "clickstream" / "year=2023" / "month=12" / "old.parquet"
     old.parent.mkdir(parents=True)
-    duckdb.sql(f"COPY (SELECT 'old' AS event_id, 'zed' AS anonymous_user_id, "
-               f"TIMESTAMP '2023-12-01' AS event_time) TO '{old}' (FORMAT parquet)")
+    duckdb.sql(
+        f"COPY (SELECT 'old' AS event_id, 'zed' AS anonymous_user_id, "
+        f"TIMESTAMP '2023-12-01' AS event_time) TO '{old}' (FORMAT parquet)"
+    )
     try:
         again = open_lake(lake)
         assert rows(again, "SELECT url_host, year FROM clickstream WHERE event_id = 'old'") == [
-            (None, 2023)]
+            (None, 2023)
+        ]
     finally:
         old.unlink()

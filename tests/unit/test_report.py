@@ -5,10 +5,19 @@ from clickstream.lake.report import InputFileReport, PartitionReport, RunReport,
 
 
 def _report(**kw) -> RunReport:
-    base = dict(run_id="r", engine="duckdb", lake="l", started_at="t", rows_read=10,
-                rows_written=7, rows_rejected=2, rejected_by_reason={"invalid_url": 2},
-                rows_duplicate=1, partitions=[PartitionReport(2024, 1, 7)],
-                input_files=[InputFileReport("a", 1, 1, 10)])
+    base = dict(
+        run_id="r",
+        engine="duckdb",
+        lake="l",
+        started_at="t",
+        rows_read=10,
+        rows_written=7,
+        rows_rejected=2,
+        rejected_by_reason={"invalid_url": 2},
+        rows_duplicate=1,
+        partitions=[PartitionReport(2024, 1, 7)],
+        input_files=[InputFileReport("a", 1, 1, 10)],
+    )
     base.update(kw)
     return RunReport(**base)
 
@@ -17,13 +26,16 @@ def test_consistent_report_passes() -> None:
     _report().check()
 
 
-@pytest.mark.parametrize("change", [
-    {"rows_read": 11},
-    {"rejected_by_reason": {"invalid_url": 1}},
-    {"partitions": [PartitionReport(2024, 1, 6)]},
-    {"input_files": [InputFileReport("a", 1, 1, 9)]},
-    {"rejected_by_reason": {"bogus": 2}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rows_read": 11},
+        {"rejected_by_reason": {"invalid_url": 1}},
+        {"partitions": [PartitionReport(2024, 1, 6)]},
+        {"input_files": [InputFileReport("a", 1, 1, 9)]},
+        {"rejected_by_reason": {"bogus": 2}},
+    ],
+)
 def test_inconsistent_report_is_refused(change) -> None:
     with pytest.raises(InvariantError):
         _report(**change).check()

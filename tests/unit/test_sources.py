@@ -21,8 +21,9 @@ def test_missing_column_names_file_and_column() -> None:
 
 def test_header_with_bom_and_crlf_and_gzip(tmp_path: Path) -> None:
     for name in ("a.csv", "b.csv.gz"):
-        path = write_csv(tmp_path / name, ["u,http://a.com,1600000000,b,o,1x1"],
-                         newline="\r\n", bom=True)
+        path = write_csv(
+            tmp_path / name, ["u,http://a.com,1600000000,b,o,1x1"], newline="\r\n", bom=True
+        )
         assert read_header(path)[0] == "anonymous_user_id"
         assert read_header(path)[-1] == "screen_resolution"
 

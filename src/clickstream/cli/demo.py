@@ -51,7 +51,8 @@ def register(app: typer.Typer) -> None:
             for col in result.description:
                 table.add_column(col[0])
             for row in result.fetchall():
-                table.add_row(*("" if v is None else str(v)
-                                for v in row))
+                table.add_row(*("" if v is None else str(v) for v in row))
             out_console.print(table)
-        err_console.print(f'next: clickstream sql "SELECT * FROM clickstream LIMIT 5" --lake {lake}')
+        err_console.print(
+            f'next: clickstream sql "SELECT * FROM clickstream LIMIT 5" --lake {lake}'
+        )

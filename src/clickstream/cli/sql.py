@@ -28,8 +28,12 @@ def print_result(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> N
         writer.writerow(columns)
         writer.writerows(["" if v is None else v for v in row] for row in rows)
     elif fmt == "json":
-        json.dump([dict(zip(columns, row, strict=True)) for row in rows], sys.stdout,
-                  default=str, ensure_ascii=False)
+        json.dump(
+            [dict(zip(columns, row, strict=True)) for row in rows],
+            sys.stdout,
+            default=str,
+            ensure_ascii=False,
+        )
         sys.stdout.write("\n")
     else:
         table = Table(*columns, show_lines=False)
@@ -47,8 +51,11 @@ def _dot_command(con: Any, line: str) -> bool:
     if word in (".quit", ".exit"):
         return False
     if word == ".tables":
-        cols, rows = run_query(con, "SELECT table_name, table_type FROM information_schema.tables "
-                                    "ORDER BY table_type, table_name")
+        cols, rows = run_query(
+            con,
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "ORDER BY table_type, table_name",
+        )
         print_result(cols, rows, "table")
     elif word == ".schema" and arg:
         print_result(*run_query(con, f"DESCRIBE {arg.strip()}"), "table")

@@ -13,7 +13,8 @@ from typing import Protocol
 
 
 class SqlFunctions(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def trim_ws(self, x: str) -> str:
         """Strip spaces, tabs, CR and LF from both ends."""
@@ -22,7 +23,7 @@ class SqlFunctions(Protocol):
         """TRUE when the regex matches somewhere in x (anchor it to match whole strings)."""
 
     def form_decode(self, x: str) -> str:
-        """HTML-form decoding: '+' is a space, then percent-decoding; undecodable stays as written."""
+        """HTML-form decoding ('+' is a space, then %XX); what does not decode stays as written."""
 
     def micros_to_timestamp(self, x: str) -> str:
         """Microseconds since the Unix epoch -> TIMESTAMP (UTC wall clock)."""
@@ -73,8 +74,10 @@ class DuckDBFunctions:
         return f"regexp_replace({x}, '{_USERINFO_RE}', '\\1', 'g')"
 
     def first_wins_map(self, pairs: str, keys: str, value: str) -> str:
-        # DuckDB refuses duplicate map keys; keep each key's first position (lambda index is 1-based).
-        firsts = f"list_filter({pairs}, (p, i) -> array_position({keys}, p.k) = i{self._index_shift})"
+        # Maps refuse duplicate keys: keep each key's first position (lambda index base differs).
+        firsts = (
+            f"list_filter({pairs}, (p, i) -> array_position({keys}, p.k) = i{self._index_shift})"
+        )
         return f"map_from_entries(list_transform({firsts}, p -> {{'key': p.k, 'value': {value}}}))"
 
     _index_shift = ""

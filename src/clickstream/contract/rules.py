@@ -173,14 +173,17 @@ def _first_value(fx: SqlFunctions, key: str) -> str:
 
 def _outputs(fx: SqlFunctions) -> dict[str, str]:
     cases = " ".join(f"WHEN {cond} THEN '{name}'" for name, cond in REJECT_CONDITIONS.items())
-    micros = f"CASE WHEN _in_range THEN _secs * 1000000 + CAST(_frac AS BIGINT) END"
+    micros = "CASE WHEN _in_range THEN _secs * 1000000 + CAST(_frac AS BIGINT) END"
     userinfo_len = "length(_authority) - length(_hostport)"
     clean_url = (
         f"concat(substr(f_url, 1, length(_scheme) + 3), "
         f"substr(f_url, length(_scheme) + 4 + {userinfo_len}))"
     )
     raw_line = " || ',' || ".join(_csv_field(raw) for raw in RAW_FIELDS.values())
-    utm = {f"utm_{f}": f"nullif({fx.form_decode(_first_value(fx, f'utm_{f}'))}, '')" for f in UTM_FIELDS}
+    utm = {
+        f"utm_{f}": f"nullif({fx.form_decode(_first_value(fx, f'utm_{f}'))}, '')"
+        for f in UTM_FIELDS
+    }
     decoded_value = f"nullif({fx.form_decode('p.v')}, '')"
     query_map = fx.first_wins_map("_pairs", "_keys", decoded_value)
     hash_input = ", ".join(f"t_{field}" for field in RAW_FIELDS)
@@ -203,7 +206,9 @@ def _outputs(fx: SqlFunctions) -> dict[str, str]:
         "screen_resolution": "f_screen_resolution",
         "screen_width": "CASE WHEN _w > 0 AND _h > 0 THEN _w END",
         "screen_height": "CASE WHEN _w > 0 AND _h > 0 THEN _h END",
-        "raw_line": f"CASE WHEN reject_reason_pre IS NOT NULL THEN {fx.redact_userinfo(raw_line)} END",
+        "raw_line": (
+            f"CASE WHEN reject_reason_pre IS NOT NULL THEN {fx.redact_userinfo(raw_line)} END"
+        ),
     }
 
 

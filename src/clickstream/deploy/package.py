@@ -16,7 +16,7 @@ BUNDLED = ("clickstream", "sqlglot")
 #: Never shipped: interactive, local-engine and notebook code the job does not use.
 SKIPPED_SUFFIXES = (".pyc",)
 
-LAUNCHER = '''"""spark-submit entry point for the clickstream ETL (see clickstream.engines.spark_submit)."""
+LAUNCHER = '''"""spark-submit entry point: the clickstream ETL on Spark."""
 from clickstream.engines.spark_submit import main
 
 main()
@@ -38,8 +38,10 @@ def build_spark_artifact(out: Path) -> tuple[Path, Path]:
         for name in BUNDLED:
             root = _package_root(name)
             for path in sorted(root.rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(
-                    SKIPPED_SUFFIXES
+                if (
+                    path.is_file()
+                    and "__pycache__" not in path.parts
+                    and not path.name.endswith(SKIPPED_SUFFIXES)
                 ):
                     zf.write(path, Path(name) / path.relative_to(root))
     tmp.replace(archive)

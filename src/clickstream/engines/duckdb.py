@@ -36,7 +36,9 @@ def csv_scan(files: list[SourceFile], group: int) -> str:
     """A read_csv over same-layout files, exposing the raw_* columns and source_file."""
     field_count, positions = files[0].layout
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(field_count))
-    raw = ", ".join(f"c{pos} AS {name}" for pos, name in zip(positions, RAW_FIELDS.values(), strict=True))
+    raw = ", ".join(
+        f"c{pos} AS {name}" for pos, name in zip(positions, RAW_FIELDS.values(), strict=True)
+    )
     paths = ", ".join(quote_literal(f.path) for f in files)
     # Explicit dialect (no sniffing): RFC 4180 quoting, every field text. Broken rows are kept
     # in the rejects tables, not dropped silently.

@@ -45,7 +45,9 @@ _CONTRACT_CACHE: dict[str, str] = {}
 
 def spark_contract_sql(view: str) -> str:
     if view not in _CONTRACT_CACHE:
-        duck = contract_select(f"SELECT * FROM {view}", SPARK, passthrough=("file_index", "ordinal"))
+        duck = contract_select(
+            f"SELECT * FROM {view}", SPARK, passthrough=("file_index", "ordinal")
+        )
         _CONTRACT_CACHE[view] = sqlglot.transpile(duck, read="duckdb", write="spark")[0]
     return _CONTRACT_CACHE[view]
 
@@ -66,7 +68,9 @@ def get_session(master: str | None = None) -> SparkSession:
         builder = builder.master(master)
     if master and master.startswith("local"):
         # 200 shuffle partitions (the cluster default) is pure task overhead on one machine.
-        builder = builder.config("spark.sql.shuffle.partitions", str(max(4, 2 * (os.cpu_count() or 2))))
+        builder = builder.config(
+            "spark.sql.shuffle.partitions", str(max(4, 2 * (os.cpu_count() or 2)))
+        )
         # A local driver listens on loopback only.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config(
@@ -87,8 +91,8 @@ class SparkEngine:
         self.master = master
 
     def stage(self, request: StageRequest, progress: Progress) -> StageResult:
-        from pyspark.errors import PySparkException
         from py4j.protocol import Py4JError
+        from pyspark.errors import PySparkException
 
         try:
             spark = get_session(self.master)
@@ -116,18 +120,29 @@ class _SparkStager:
         schema = StructType([*fields, StructField("_corrupt", StringType())])
         df = (
             self.spark.read.schema(schema)
-            .options(header=True, multiLine=True, mode="PERMISSIVE", enforceSchema=True,
-                     columnNameOfCorruptRecord="_corrupt", quote='"', escape='"',
-                     encoding="UTF-8", ignoreLeadingWhiteSpace=False,
-                     ignoreTrailingWhiteSpace=False)
+            .options(
+                header=True,
+                multiLine=True,
+                mode="PERMISSIVE",
+                enforceSchema=True,
+                columnNameOfCorruptRecord="_corrupt",
+                quote='"',
+                escape='"',
+                encoding="UTF-8",
+                ignoreLeadingWhiteSpace=False,
+                ignoreTrailingWhiteSpace=False,
+            )
             .csv([Path(f.path).as_uri() for f in files])
         )
-        raw = [F.col(f"c{p}").alias(name) for p, name in zip(positions, RAW_FIELDS.values(),
-                                                              strict=True)]
+        raw = [
+            F.col(f"c{p}").alias(name)
+            for p, name in zip(positions, RAW_FIELDS.values(), strict=True)
+        ]
         # One file is one partition (multiLine), read in order: the id's offset from the file's
         # first id is the record's position in the file.
         df = df.select(
-            *raw, "_corrupt",
+            *raw,
+            "_corrupt",
             F.input_file_name().alias("_uri"),
             F.monotonically_increasing_id().alias("_rid"),
         )
@@ -136,10 +151,16 @@ class _SparkStager:
             "_uri_key string, source_file string, file_index int",
         )
         # input_file_name() may spell the URI differently (file:/ vs file:///, escapes).
-        df = df.withColumn("_uri_norm", F.regexp_replace(F.url_decode(
-            F.regexp_replace("_uri", r"\+", "%2B")), "^file:/+", "/"))
-        lookup = lookup.withColumn("_uri_norm", F.regexp_replace(F.url_decode(
-            F.regexp_replace("_uri_key", r"\+", "%2B")), "^file:/+", "/")).drop("_uri_key")
+        df = df.withColumn(
+            "_uri_norm",
+            F.regexp_replace(F.url_decode(F.regexp_replace("_uri", r"\+", "%2B")), "^file:/+", "/"),
+        )
+        lookup = lookup.withColumn(
+            "_uri_norm",
+            F.regexp_replace(
+                F.url_decode(F.regexp_replace("_uri_key", r"\+", "%2B")), "^file:/+", "/"
+            ),
+        ).drop("_uri_key")
         df = df.join(F.broadcast(lookup), "_uri_norm", "left")
         first = F.min("_rid").over(_window("source_file"))
         # Invalid UTF-8 decodes to U+FFFD on Spark; DuckDB's reader rejects such records.
@@ -172,11 +193,14 @@ class _SparkStager:
         staged = staged.withColumn("event_time", F.col("event_time").cast("timestamp_ntz"))
         staged = staged.persist(StorageLevel.MEMORY_AND_DISK)
         malformed = raw.filter(F.col("_malformed")).select(
-            "source_file", "file_index", "ordinal",
+            "source_file",
+            "file_index",
+            "ordinal",
             # DuckDB shows undecodable bytes as '?', Spark as U+FFFD: quarantine says '?' on both.
             F.regexp_replace(
                 F.regexp_replace(F.coalesce("_corrupt", _csv_line()), "[\\r\\n]+$", ""),
-                "\ufffd", "?",
+                "\ufffd",
+                "?",
             ).alias("raw_line"),
         )
         result = StageResult()
@@ -198,24 +222,37 @@ class _SparkStager:
         from pyspark.sql import functions as F
 
         rule = staged.filter(F.col("reject_reason").isNotNull()).select(
-            "source_file", "file_index", (F.col("ordinal") + 1).alias("line_number"),
-            "raw_line", "reject_reason",
+            "source_file",
+            "file_index",
+            (F.col("ordinal") + 1).alias("line_number"),
+            "raw_line",
+            "reject_reason",
         )
         bad = malformed.select(
-            "source_file", "file_index", (F.col("ordinal") + 1).alias("line_number"),
+            "source_file",
+            "file_index",
+            (F.col("ordinal") + 1).alias("line_number"),
             F.expr(_redact_sql("raw_line")).alias("raw_line"),
             F.lit("malformed_csv").alias("reject_reason"),
         )
         rejects = rule.unionByName(bad).withColumn("run_id", F.lit(self.request.run_id))
         rejects = rejects.withColumn("line_number", F.col("line_number").cast("bigint"))
-        counts = {r["reject_reason"]: r["count"]
-                  for r in rejects.groupBy("reject_reason").count().collect()}
+        counts = {
+            r["reject_reason"]: r["count"]
+            for r in rejects.groupBy("reject_reason").count().collect()
+        }
         if counts:
             out = self.request.staging / "_spark_rejected"
-            (rejects.orderBy("file_index", "line_number")
-             .select("source_file", "line_number", "raw_line", "reject_reason", "run_id")
-             .coalesce(1).write.mode("overwrite").parquet(str(out)))
-            target = self.request.staging / "clickstream_rejected" / f"{self.request.run_id}.parquet"
+            (
+                rejects.orderBy("file_index", "line_number")
+                .select("source_file", "line_number", "raw_line", "reject_reason", "run_id")
+                .coalesce(1)
+                .write.mode("overwrite")
+                .parquet(str(out))
+            )
+            target = (
+                self.request.staging / "clickstream_rejected" / f"{self.request.run_id}.parquet"
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             [part] = list(out.glob("part-*.parquet"))
             os.replace(part, target)
@@ -227,7 +264,8 @@ class _SparkStager:
             return None
         layout = self.request.layout
         files = [
-            str(p) for y, m in touched
+            str(p)
+            for y, m in touched
             for p in sorted((layout.table / layout.partition(y, m)).glob("*.parquet"))
         ]
         if not files:
@@ -242,21 +280,25 @@ class _SparkStager:
         # The first occurrence wins: files in path order, then position in the file (as DuckDB).
         first = Window.partitionBy("event_id").orderBy("file_index", "ordinal")
         kept = valid.withColumn("_n", F.row_number().over(first)).filter("_n = 1")
-        touched = [(r["year"], r["month"]) for r in kept.select("year", "month").distinct()
-                   .collect()]
+        touched = [
+            (r["year"], r["month"]) for r in kept.select("year", "month").distinct().collect()
+        ]
         seen = self._existing_ids(touched)
         if seen is not None:
             kept = kept.join(seen, "event_id", "left_anti")
         columns = [*LAKE_COLUMNS, *PARTITION_NAMES]
         kept = kept.select(*columns).persist()
-        counts = {(r["year"], r["month"]): r["count"]
-                  for r in kept.groupBy("year", "month").count().collect()}
+        counts = {
+            (r["year"], r["month"]): r["count"]
+            for r in kept.groupBy("year", "month").count().collect()
+        }
         out = self.request.staging / "_spark_lake"
         kept.repartition("year", "month").write.partitionBy(*PARTITION_NAMES).mode(
-            "overwrite").parquet(str(out))
+            "overwrite"
+        ).parquet(str(out))
         kept.unpersist()
         target = self.request.staging / "clickstream"
-        for (year, month) in counts:
+        for year, month in counts:
             folder = self.request.layout.partition(year, month)
             parts = sorted((out / folder).glob("part-*.parquet"))
             (target / folder).mkdir(parents=True, exist_ok=True)

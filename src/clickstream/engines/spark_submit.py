@@ -23,8 +23,14 @@ def main(argv: list[str] | None = None) -> None:
     from clickstream.pipeline import EtlOptions, run_etl
 
     try:
-        report = run_etl(EtlOptions(input=args.input, lake=Path(args.lake), engine="spark",
-                                    full_refresh=args.full_refresh))
+        report = run_etl(
+            EtlOptions(
+                input=args.input,
+                lake=Path(args.lake),
+                engine="spark",
+                full_refresh=args.full_refresh,
+            )
+        )
     except ClickstreamError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)

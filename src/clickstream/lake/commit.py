@@ -67,14 +67,13 @@ def data_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*.parquet")) if folder.exists() else []
 
 
-def plan(
-    layout: LakeLayout, run_id: str, report: RunReport, replace_all: bool
-) -> dict[str, Any]:
+def plan(layout: LakeLayout, run_id: str, report: RunReport, replace_all: bool) -> dict[str, Any]:
     """The commit log: staged files to move in, old files to delete (full refresh), the report."""
     staging = layout.staging(run_id)
     moves = [
         [str(src.relative_to(staging)), str(src.relative_to(staging))]
-        for src in data_files(staging / layout.table.name) + data_files(staging / layout.rejected.name)
+        for src in data_files(staging / layout.table.name)
+        + data_files(staging / layout.rejected.name)
     ]
     deletes = []
     if replace_all:

@@ -22,8 +22,12 @@ def write_catalog(out: Path, lake: Path) -> list[str]:
     con = duckdb.connect(str(tmp))
     try:
         define_views(con, layout)
-        names = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables ORDER BY table_name"
+            ).fetchall()
+        ]
     finally:
         con.close()
     tmp.replace(out)
