@@ -26,6 +26,9 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed  ## benchmarks (print ratios measured side by side)
 	$(BIN)/python bench/etl.py
+	$(BIN)/python bench/spark.py
+	$(BIN)/python bench/query.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) lake sample .pytest_cache .mypy_cache .ruff_cache
