@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,15 +11,9 @@ from pathlib import Path
 from clickstream import sources as src
 from clickstream.engines import get_engine
 from clickstream.engines.base import Progress, StageRequest, no_progress
-from clickstream.lake.commit import commit, lake_lock, recover
-from clickstream.lake.layout import LakeLayout, new_run_id
-from clickstream.lake.report import (
-    InputFileReport,
-    PartitionReport,
-    RunReport,
-    ingested_keys,
-    load_reports,
-)
+from clickstream.lake.layout import new_run_id
+from clickstream.lake.report import InputFileReport, PartitionReport, RunReport, ingested_keys
+from clickstream.lake.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +21,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class EtlOptions:
     input: str
-    lake: Path
+    lake: str | Path
+    """Lake root: a local folder or an s3:// URI."""
     engine: str = "duckdb"
     full_refresh: bool = False
     memory_limit: str = "2GB"
@@ -41,35 +35,34 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
     """Run the ETL once; returns the committed run report (or an empty one if nothing was new)."""
     started = time.perf_counter()
     # Every header is checked before anything is written: one bad file fails the whole run.
-    sources = src.inspect(src.discover(options.input))
+    sources = src.find_sources(options.input)
     engine = get_engine(
         options.engine,
         memory_limit=options.memory_limit,
         threads=options.threads,
         master=options.master,
     )
-    layout = LakeLayout(options.lake)
+    store = open_store(options.lake)
     run_id = new_run_id()
     report = RunReport(
         run_id=run_id,
         engine=engine.name,
-        lake=str(layout.root),
+        lake=store.root,
         started_at=datetime.now(UTC).isoformat(),
         full_refresh=options.full_refresh,
     )
-    with lake_lock(layout):
-        recover(layout)
-        done = set() if options.full_refresh else ingested_keys(load_reports(layout.runs))
+    with store.lock():
+        store.recover()
+        done = set() if options.full_refresh else ingested_keys(store.reports())
         new = [s for s in sources if s.key not in done]
         report.skipped_files = [s.path for s in sources if s.key in done]
         if not new:
             report.finished_at = datetime.now(UTC).isoformat()
             return report
-        staging = layout.staging(run_id)
-        staging.mkdir(parents=True)
+        staging = store.new_staging(run_id)
         try:
             result = engine.stage(
-                StageRequest(run_id, new, layout, staging, not options.full_refresh), progress
+                StageRequest(run_id, new, store, staging, not options.full_refresh), progress
             )
             report.input_files = [
                 InputFileReport(s.path, s.size, s.mtime_ns, result.rows_read_by_file.get(s.path, 0))
@@ -88,8 +81,8 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
             report.finished_at = datetime.now(UTC).isoformat()
             report.check()
             progress("committing", None)
-            commit(layout, run_id, report, replace_all=options.full_refresh)
+            store.commit(run_id, staging, report, replace_all=options.full_refresh)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            store.discard_staging(run_id, staging)
             raise
     return report

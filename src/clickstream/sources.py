@@ -68,6 +68,10 @@ def read_header(path: Path) -> list[str]:
             head = fh.read(_HEADER_PROBE_BYTES)
     except (OSError, EOFError) as err:
         raise InputError(f"{path}: cannot read ({err})") from err
+    return parse_header(head)
+
+
+def parse_header(head: bytes) -> list[str]:
     text = head.decode("utf-8-sig", errors="replace")
     first = text.splitlines()[0] if text else ""
     return next(csv.reader(io.StringIO(first)), [])
@@ -89,6 +93,53 @@ def header_positions(file: str, header: list[str]) -> tuple[int, ...]:
             raise MissingColumnError(file, column, [h.strip() for h in header if h.strip()])
         positions.append(normalised[column])
     return tuple(positions)
+
+
+def find_sources(location: str) -> list[SourceFile]:
+    """Discover and header-check the inputs at a local path, glob or s3:// URI."""
+    from clickstream import s3
+
+    if s3.is_s3(location):
+        return _inspect_s3(location)
+    return inspect(discover(location))
+
+
+def _inspect_s3(location: str) -> list[SourceFile]:
+    import fnmatch
+    import zlib
+
+    from clickstream import s3
+
+    magic = glob.has_magic(location)
+    prefix = (
+        location[: min(location.index(c) for c in "*?[" if c in location)] if magic else location
+    )
+    objects = [o for o in s3.list_objects(prefix) if _is_input(o["Key"])]
+    bucket, _ = s3.split(location)
+    found = []
+    for obj in objects:
+        uri = f"s3://{bucket}/{obj['Key']}"
+        if magic and not fnmatch.fnmatchcase(uri, location):
+            continue
+        found.append((uri, obj))
+    if not found:
+        raise NoInputFilesError(location)
+    sources = []
+    for uri, obj in sorted(found, key=lambda item: item[0]):
+        body = (
+            s3.client()
+            .get_object(Bucket=bucket, Key=obj["Key"], Range=f"bytes=0-{_HEADER_PROBE_BYTES - 1}")[
+                "Body"
+            ]
+            .read()
+        )
+        if uri.lower().endswith(".gz"):
+            body = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body)
+        header = parse_header(body)
+        positions = header_positions(uri, header)
+        mtime_ns = int(obj["LastModified"].timestamp() * 1_000_000_000)
+        sources.append(SourceFile(uri, int(obj["Size"]), mtime_ns, len(header), positions))
+    return sources
 
 
 def inspect(paths: list[Path]) -> list[SourceFile]:

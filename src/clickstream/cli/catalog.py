@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def catalog(
         out: Path = typer.Option(..., "--out", "-o", help="The .duckdb file to write."),
-        lake: Path = typer.Option(Path("lake"), "--lake", "-l", help="Lake root folder."),
+        lake: str = typer.Option("lake", "--lake", "-l", help="Lake root: folder or s3:// URI."),
     ) -> None:
         """Write a DuckDB file with views over the lake, for any DuckDB client or BI tool."""
         from clickstream.query.catalog import write_catalog

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.table import Table
 
@@ -35,7 +33,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def etl(
         input: str = typer.Option(..., "--input", "-i", help="CSV file, folder or glob."),
-        lake: Path = typer.Option(Path("lake"), "--lake", "-l", help="Lake root folder."),
+        lake: str = typer.Option("lake", "--lake", "-l", help="Lake root: folder or s3:// URI."),
         engine: str = typer.Option("duckdb", "--engine", help="Engine: duckdb or spark."),
         master: str = typer.Option(
             None, "--master", help="Spark master URL (spark engine; default local[*])."
@@ -72,4 +70,4 @@ def register(app: typer.Typer) -> None:
             )
             return
         err_console.print(render_report(report))
-        err_console.print(f"report: {lake / '_runs' / (report.run_id + '.json')}")
+        err_console.print(f"report: {report.lake}/_runs/{report.run_id}.json")

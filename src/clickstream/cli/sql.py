@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def sql(
         query: str = typer.Argument(None, help="SQL to run; omit for a prompt (or pipe it in)."),
-        lake: Path = typer.Option(Path("lake"), "--lake", "-l", help="Lake root folder."),
+        lake: str = typer.Option("lake", "--lake", "-l", help="Lake root: folder or s3:// URI."),
         fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
         allow_path: list[Path] = typer.Option(
             [], "--allow-path", help="Also allow reading this file or folder (repeatable)."

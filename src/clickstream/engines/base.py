@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from clickstream.lake.layout import LakeLayout
+from clickstream.lake.store import LakeStore
 from clickstream.sources import SourceFile
 
 #: progress(stage description, fraction done in [0, 1] or None when unknown)
@@ -22,7 +22,7 @@ def no_progress(stage: str, fraction: float | None) -> None:
 class StageRequest:
     run_id: str
     sources: list[SourceFile]
-    layout: LakeLayout
+    lake: LakeStore
     staging: Path
     """Write ``clickstream/`` and ``clickstream_rejected/`` under here, nothing anywhere else."""
     dedupe_against_lake: bool

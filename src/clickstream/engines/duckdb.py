@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from clickstream import s3
 from clickstream.contract.dialects import DUCKDB
 from clickstream.contract.rules import LAKE_COLUMNS, PARTITION_NAMES, RAW_FIELDS, contract_select
 from clickstream.engines.base import Progress, StageRequest, StageResult
@@ -88,6 +89,8 @@ class DuckDBEngine:
 
     def stage(self, request: StageRequest, progress: Progress) -> StageResult:
         with self._connect(request.staging) as con:
+            if any(s3.is_s3(f.path) for f in request.sources) or s3.is_s3(request.lake.root):
+                s3.configure_duckdb(con)
             try:
                 return _Stager(con, request, progress).run()
             except duckdb.Error as err:
@@ -222,10 +225,8 @@ class _Stager:
             touched = self.con.execute(
                 "SELECT DISTINCT year, month FROM staged WHERE reject_reason IS NULL"
             ).fetchall()
-            table = self.request.layout.table
             for year, month in touched:
-                folder = table / self.request.layout.partition(year, month)
-                existing += [str(p) for p in sorted(folder.glob("*.parquet"))]
+                existing += self.request.lake.partition_files(year, month)
         seen = "SELECT NULL::VARCHAR AS event_id WHERE FALSE"
         if existing:
             files = ", ".join(quote_literal(p) for p in existing)

@@ -21,6 +21,7 @@ from clickstream.contract.dialects import SPARK
 from clickstream.contract.rules import LAKE_COLUMNS, PARTITION_NAMES, RAW_FIELDS, contract_select
 from clickstream.engines.base import Progress, StageRequest, StageResult
 from clickstream.errors import EngineError
+from clickstream.lake.layout import LakeLayout
 from clickstream.sources import SourceFile
 
 if TYPE_CHECKING:
@@ -262,12 +263,7 @@ class _SparkStager:
     def _existing_ids(self, touched: list[tuple[int, int]]) -> DataFrame | None:
         if not self.request.dedupe_against_lake:
             return None
-        layout = self.request.layout
-        files = [
-            str(p)
-            for y, m in touched
-            for p in sorted((layout.table / layout.partition(y, m)).glob("*.parquet"))
-        ]
+        files = [f for y, m in touched for f in self.request.lake.partition_files(y, m)]
         if not files:
             return None
         return self.spark.read.parquet(*files).select("event_id").distinct()
@@ -299,7 +295,7 @@ class _SparkStager:
         kept.unpersist()
         target = self.request.staging / "clickstream"
         for year, month in counts:
-            folder = self.request.layout.partition(year, month)
+            folder = LakeLayout.partition(year, month)
             parts = sorted((out / folder).glob("part-*.parquet"))
             (target / folder).mkdir(parents=True, exist_ok=True)
             for i, part in enumerate(parts):

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import duckdb
 
+from clickstream import s3
 from clickstream.contract.schema import REJECTED_COLUMNS
 from clickstream.errors import LakeError, QueryError
 from clickstream.lake.layout import LakeLayout
+from clickstream.lake.store import LakeStore, LocalLake, open_store
 from clickstream.query.views import VIEW_NAMES, view_sql
 
 #: Statement types a query may use: reading only.
@@ -26,16 +28,16 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def table_sql(layout: LakeLayout) -> dict[str, str]:
-    """SELECTs for the two base tables over the lake's files (absolute paths)."""
-    table_glob = str((layout.table / "**" / "*.parquet").absolute())
+def table_sql(store: LakeStore) -> dict[str, str]:
+    """SELECTs for the two base tables over the lake's files (absolute paths or URIs)."""
+    table_glob = store.table_uri + "/**/*.parquet"
     tables = {
         # union_by_name tolerates files written by earlier schema versions (missing columns: NULL).
         "clickstream": f"SELECT * FROM read_parquet({_literal(table_glob)}, "
         "hive_partitioning = true, union_by_name = true)",
     }
-    if any(layout.rejected.glob("*.parquet")):
-        rejected_glob = str((layout.rejected / "*.parquet").absolute())
+    if store.rejected_files():
+        rejected_glob = store.rejected_uri + "/*.parquet"
         tables["clickstream_rejected"] = (
             f"SELECT * FROM read_parquet({_literal(rejected_glob)}, union_by_name = true)"
         )
@@ -45,23 +47,28 @@ def table_sql(layout: LakeLayout) -> dict[str, str]:
     return tables
 
 
-def define_views(con: duckdb.DuckDBPyConnection, layout: LakeLayout) -> None:
-    for name, sql in table_sql(layout).items():
+def define_views(con: duckdb.DuckDBPyConnection, store: LakeStore) -> None:
+    for name, sql in table_sql(store).items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
     for name in VIEW_NAMES:
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {view_sql(name)}")
 
 
-def open_lake(lake: Path, allow_paths: Sequence[Path] = ()) -> duckdb.DuckDBPyConnection:
+def open_lake(lake: str | Path, allow_paths: Sequence[Path] = ()) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the lake's tables and views, fenced to the lake."""
-    layout = LakeLayout(lake)
-    if not layout.table.exists():
-        raise LakeError(f"no lake at {lake} (run `clickstream etl` or `clickstream demo` first)")
-    _finish_interrupted_commits(layout)
+    store = open_store(lake)
+    if isinstance(store, LocalLake):
+        if not store.layout.table.exists():
+            raise LakeError(
+                f"no lake at {lake} (run `clickstream etl` or `clickstream demo` first)"
+            )
+        _finish_interrupted_commits(store.layout)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    define_views(con, layout)
-    allowed = [str(layout.root.absolute()) + "/", *(str(p.absolute()) for p in allow_paths)]
+    if s3.is_s3(store.root):
+        s3.configure_duckdb(con)
+    define_views(con, store)
+    allowed = [store.root + "/", *(str(p.absolute()) for p in allow_paths)]
     spill = tempfile.mkdtemp(prefix="clickstream-sql-")
     con.execute(f"SET temp_directory = {_literal(spill)}")
     con.execute(f"SET allowed_directories = [{', '.join(_literal(a) for a in allowed)}]")

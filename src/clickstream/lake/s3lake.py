@@ -1,0 +1,200 @@
+"""A lake on S3. S3 has no rename, so the commit is different from the local one.
+
+Protocol:
+
+1. The engine stages the run's files in a local folder.
+2. ``_runs/<run_id>.commit.json`` lists the keys the run will upload (and, for a full refresh, the
+   keys it will delete).
+3. The files are uploaded to their final keys (new, unique names: nothing is overwritten).
+4. ``_runs/<run_id>.json`` (the run report) is written. **This is the commit point.**
+5. Old keys are deleted (full refresh), then the commit log.
+
+Recovery (every writer, under the lock, before it starts): a commit log *with* its report is
+rolled forward (finish the deletes); one *without* is rolled back (its uploaded keys are deleted),
+so the inputs count as not ingested and the next run reads them again. Guarantee: after recovery
+the lake holds a run completely or not at all; a reader listing the prefix *during* steps 3-5
+may briefly see a run's files before its report exists (S3 offers no atomic multi-key commit).
+One writer at a time: ``_lock`` is created with a conditional put (If-None-Match).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from clickstream import s3
+from clickstream.errors import LakeError
+from clickstream.lake.commit import FAULT_ENV, data_files
+from clickstream.lake.layout import REJECTED_TABLE, TABLE, LakeLayout
+from clickstream.lake.report import RunReport
+from clickstream.lake.store import local_scratch
+
+#: A lock older than this is taken over (its writer is presumed dead).
+STALE_LOCK_SECONDS = 6 * 3600
+
+
+def _fault(step: str) -> None:
+    if os.environ.get(FAULT_ENV) == step:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class S3Lake:
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self.bucket, self.prefix = s3.split(self.root + "/")
+        self._scratch: dict[str, contextlib.ExitStack] = {}
+
+    def uri(self, *parts: str) -> str:
+        return s3.join(self.root, *parts)
+
+    def key(self, *parts: str) -> str:
+        return s3.split(self.uri(*parts))[1]
+
+    @property
+    def table_uri(self) -> str:
+        return self.uri(TABLE)
+
+    @property
+    def rejected_uri(self) -> str:
+        return self.uri(REJECTED_TABLE)
+
+    # -- small S3 helpers ----------------------------------------------------------------------
+    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except (BotoCoreError, ClientError) as err:
+            raise LakeError(f"{self.root}: {what} failed ({s3.error_message(err)})") from err
+
+    def _keys(self, *parts: str) -> list[str]:
+        return [o["Key"] for o in s3.list_objects(self.uri(*parts) + "/")]
+
+    def _get_json(self, key: str) -> Any:
+        body = self._call("reading " + key, s3.client().get_object, Key=key)["Body"].read()
+        return json.loads(body)
+
+    def _put_json(self, key: str, data: Any) -> None:
+        body = json.dumps(data, indent=2, sort_keys=True).encode()
+        self._call("writing " + key, s3.client().put_object, Key=key, Body=body)
+
+    def _delete(self, keys: list[str]) -> None:
+        for i in range(0, len(keys), 1000):
+            chunk = [{"Key": k} for k in keys[i : i + 1000]]
+            if chunk:
+                self._call("deleting", s3.client().delete_objects, Delete={"Objects": chunk})
+
+    def _exists(self, key: str) -> bool:
+        return bool([o for o in s3.list_objects(f"s3://{self.bucket}/{key}") if o["Key"] == key])
+
+    # -- the LakeStore operations ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        from botocore.exceptions import ClientError
+
+        key = self.key("_lock")
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+        for _ in range(2):
+            try:
+                s3.client().put_object(
+                    Bucket=self.bucket, Key=key, IfNoneMatch="*", Body=json.dumps(owner).encode()
+                )
+                break
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") not in (
+                    "PreconditionFailed",
+                    "ConditionalRequestConflict",
+                ):
+                    raise LakeError(f"{self.root}: cannot lock ({s3.error_message(err)})") from err
+                if not self._stale(key):
+                    raise LakeError(f"{self.root}: another run is writing to this lake") from err
+                self._delete([key])
+        else:
+            raise LakeError(f"{self.root}: another run is writing to this lake")
+        try:
+            yield
+        finally:
+            self._delete([key])
+
+    def _stale(self, key: str) -> bool:
+        try:
+            holder = self._get_json(key)
+        except LakeError:
+            return True
+        if time.time() - float(holder.get("since", 0)) > STALE_LOCK_SECONDS:
+            return True
+        if holder.get("host") == socket.gethostname():
+            try:
+                os.kill(int(holder["pid"]), 0)
+            except ProcessLookupError:
+                return True
+            except (OSError, KeyError, ValueError):
+                return False
+        return False
+
+    def recover(self) -> None:
+        for key in self._keys("_runs"):
+            if not key.endswith(".commit.json"):
+                continue
+            entry = self._get_json(key)
+            report_key = self.key("_runs", f"{entry['run_id']}.json")
+            if self._exists(report_key):
+                self._delete(entry["deletes"])
+            else:
+                self._delete([self.key(rel) for rel in entry["uploads"]])
+            self._delete([key])
+
+    def reports(self) -> list[RunReport]:
+        reports = []
+        for key in self._keys("_runs"):
+            if key.endswith(".json") and not key.endswith(".commit.json"):
+                reports.append(RunReport.from_dict(self._get_json(key)))
+        return sorted(reports, key=lambda r: (r.finished_at, r.run_id))
+
+    def new_staging(self, run_id: str) -> Path:
+        stack = contextlib.ExitStack()
+        folder = stack.enter_context(local_scratch(run_id))
+        self._scratch[run_id] = stack
+        return folder
+
+    def discard_staging(self, run_id: str, staging: Path) -> None:
+        stack = self._scratch.pop(run_id, None)
+        if stack is not None:
+            stack.close()
+
+    def commit(self, run_id: str, staging: Path, report: RunReport, replace_all: bool) -> None:
+        local = LakeLayout(staging)
+        files = data_files(local.table) + data_files(local.rejected)
+        uploads = [str(p.relative_to(staging)) for p in files]
+        deletes = (self._keys(TABLE) + self._keys(REJECTED_TABLE)) if replace_all else []
+        log_key = self.key("_runs", f"{run_id}.commit.json")
+        _fault("before_commit")
+        self._put_json(log_key, {"run_id": run_id, "uploads": uploads, "deletes": deletes})
+        for i, (path, rel) in enumerate(zip(files, uploads, strict=True)):
+            self._call("uploading " + rel, _upload, Key=self.key(rel), Filename=str(path))
+            if i == 0:
+                _fault("mid_commit")
+        self._put_json(self.key("_runs", f"{run_id}.json"), report.to_dict())
+        self._delete(deletes)
+        self._delete([log_key])
+        self.discard_staging(run_id, staging)
+
+    def partition_files(self, year: int, month: int) -> list[str]:
+        keys = self._keys(TABLE, LakeLayout.partition(year, month))
+        return [f"s3://{self.bucket}/{k}" for k in sorted(keys) if k.endswith(".parquet")]
+
+    def rejected_files(self) -> list[str]:
+        keys = self._keys(REJECTED_TABLE)
+        return [f"s3://{self.bucket}/{k}" for k in sorted(keys) if k.endswith(".parquet")]
+
+
+def _upload(Bucket: str, Key: str, Filename: str) -> None:  # noqa: N803 (boto3's names)
+    s3.client().upload_file(Filename, Bucket, Key)

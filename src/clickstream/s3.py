@@ -1,0 +1,114 @@
+"""S3 access: boto3 clients and DuckDB's httpfs, both fed from the standard AWS credential chain.
+
+Credentials are never read from project files, never printed and never logged. An S3-compatible
+endpoint (MinIO, a local test server) is chosen with the standard ``AWS_ENDPOINT_URL`` /
+``AWS_ENDPOINT_URL_S3`` variables. boto3 and the extension are imported only when an s3:// path
+is used.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from clickstream.errors import ConfigError, InputError
+
+SCHEME = "s3://"
+
+
+def is_s3(location: str) -> bool:
+    return location.startswith(SCHEME)
+
+
+def split(uri: str) -> tuple[str, str]:
+    """s3://bucket/key -> (bucket, key)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ConfigError(f"not an S3 URI: {uri}")
+    return parts.netloc, parts.path.lstrip("/")
+
+
+def join(*parts: str) -> str:
+    return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts))
+
+
+def endpoint_url() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+@lru_cache(maxsize=4)
+def _client(endpoint: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # botocore's standard retry mode retries throttling and transient 5xx with backoff.
+    config = Config(retries={"mode": "standard", "max_attempts": 10})
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+
+
+def client() -> Any:
+    return _client(endpoint_url())
+
+
+def error_message(err: Exception) -> str:
+    """A one-line description of a botocore error, without request details."""
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        e = response.get("Error", {})
+        return f"{e.get('Code', 'error')}: {e.get('Message', '')}".strip()
+    return type(err).__name__
+
+
+def list_objects(uri: str) -> list[dict[str, Any]]:
+    """Every object under an s3:// prefix (recursive)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = split(uri)
+    out: list[dict[str, Any]] = []
+    try:
+        for page in (
+            client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        ):
+            out.extend(page.get("Contents", []))
+    except (BotoCoreError, ClientError) as err:
+        raise InputError(f"cannot list {uri}: {error_message(err)}") from err
+    return out
+
+
+def configure_duckdb(con: Any) -> None:
+    """Load httpfs (installed from PyPI, no download) and give it the chain's credentials."""
+    import boto3
+
+    try:
+        import duckdb_ext
+
+        ext_dir = os.path.join(list(duckdb_ext.__path__)[0], "extensions")
+        con.execute(f"SET extension_directory = '{ext_dir}'")
+    except ImportError:  # no PyPI build for this platform: DuckDB's own repository
+        con.execute("INSTALL httpfs")
+    con.execute("LOAD httpfs")
+    session = boto3.session.Session()
+    creds = session.get_credentials()
+    options = {"TYPE": "s3", "REGION": session.region_name or "us-east-1"}
+    if creds is not None:
+        frozen = creds.get_frozen_credentials()
+        options.update(KEY_ID=frozen.access_key, SECRET=frozen.secret_key)
+        if frozen.token:
+            options["SESSION_TOKEN"] = frozen.token
+    endpoint = endpoint_url()
+    if endpoint:
+        parts = urlsplit(endpoint)
+        options.update(
+            ENDPOINT=parts.netloc,
+            URL_STYLE="path",
+            USE_SSL="true" if parts.scheme == "https" else "false",
+        )
+    rendered = ", ".join(
+        f"{k} {v}" if k in ("TYPE", "USE_SSL") else f"{k} '{v}'" for k, v in options.items()
+    )
+    # A temporary (in-memory) secret: never written to disk, never logged.
+    con.execute(f"CREATE OR REPLACE TEMPORARY SECRET clickstream_s3 ({rendered})")
+    con.execute("SET http_retries = 5")
+    con.execute("SET http_retry_backoff = 2")
