@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from clickstream.cli import _common, catalog, ddl, demo, etl, generate, package, sql
+from clickstream.cli import _common, catalog, ddl, demo, deploy, etl, generate, package, sql
 
 app = typer.Typer(
     name="clickstream",
@@ -23,7 +23,7 @@ def _options(
     _common.configure(debug)
 
 
-for module in (etl, generate, demo, sql, catalog, ddl, package):
+for module in (etl, generate, demo, sql, catalog, ddl, package, deploy):
     module.register(app)
 
 

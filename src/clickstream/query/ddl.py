@@ -102,20 +102,32 @@ def _hive_columns(columns: tuple[Column, ...]) -> str:
     )
 
 
-def _athena(lake: str) -> list[str]:
-    table_location = _join(lake, TABLE) + "/"
-    partitions = ", ".join(f"`{c.name}` {_HIVE_TYPES[c.type]}" for c in PARTITION_COLUMNS)
-    # Partition projection: Athena computes partition locations from these properties, so new
-    # months are queryable at once and MSCK REPAIR TABLE is never needed.
-    properties = {
+def hive_type(column: Column) -> str:
+    return _HIVE_TYPES[column.type]
+
+
+def projection_properties(table_location: str) -> dict[str, str]:
+    """Partition projection: Athena computes partition locations from these properties, so new
+    months are queryable at once and MSCK REPAIR TABLE is never needed."""
+    return {
         "projection.enabled": "true",
         "projection.year.type": "integer",
         "projection.year.range": f"{YEARS[0]},{YEARS[1]}",
         "projection.month.type": "integer",
         "projection.month.range": "1,12",
-        "storage.location.template": table_location + "year=${year}/month=${month}",
+        "storage.location.template": table_location.rstrip("/") + "/year=${year}/month=${month}",
         "parquet.compression": "ZSTD",
     }
+
+
+def athena_views() -> list[str]:
+    return _views("athena", "CREATE OR REPLACE VIEW")
+
+
+def _athena(lake: str) -> list[str]:
+    table_location = _join(lake, TABLE) + "/"
+    partitions = ", ".join(f"`{c.name}` {_HIVE_TYPES[c.type]}" for c in PARTITION_COLUMNS)
+    properties = projection_properties(table_location)
     props = ",\n".join(f"  {_literal(k)} = {_literal(v)}" for k, v in properties.items())
     return [
         f"CREATE EXTERNAL TABLE IF NOT EXISTS {TABLE} (\n{_hive_columns(OUTPUT_COLUMNS)}\n)\n"
@@ -124,7 +136,7 @@ def _athena(lake: str) -> list[str]:
         f"CREATE EXTERNAL TABLE IF NOT EXISTS {REJECTED_TABLE} (\n"
         f"{_hive_columns(REJECTED_COLUMNS)}\n)\nSTORED AS PARQUET\n"
         f"LOCATION {_literal(_join(lake, REJECTED_TABLE) + '/')}",
-        *_views("athena", "CREATE OR REPLACE VIEW"),
+        *athena_views(),
     ]
 
 

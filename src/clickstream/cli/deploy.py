@@ -1,0 +1,114 @@
+"""``clickstream deploy | status | teardown``: the AWS side, from the standard credential chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from clickstream.cli._common import err_console, handle_errors, out_console
+
+CONFIG_HELP = "Settings file (default ./clickstream.toml when present)."
+
+
+def _executor(config: Path | None, dry_run: bool, **flags: Any) -> tuple[Any, Any]:
+    import boto3
+
+    from clickstream.deploy.actions import Executor
+    from clickstream.deploy.config import load_settings, with_defaults
+
+    settings = load_settings(config, **flags)
+    session = boto3.session.Session(region_name=settings.region or None)
+    ex = Executor(session, dry_run=dry_run)
+    account = ex.read("sts", "get_caller_identity")["Account"]
+    settings = with_defaults(settings, account, session.region_name or "us-east-1")
+    if not settings.region:
+        settings = type(settings)(**{**settings.__dict__, "region": "us-east-1"})
+    return ex, settings
+
+
+def _print_outcomes(ex: Any) -> None:
+    table = Table("resource", "status", "detail", title="dry run" if ex.dry_run else None)
+    for o in ex.outcomes:
+        table.add_row(o.resource, o.status, o.detail)
+    out_console.print(table)
+    if ex.dry_run:
+        err_console.print(f"dry run: {len(ex.calls)} changing call(s) not made:")
+        for call in ex.calls:
+            err_console.print(f"  {call[:300]}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def deploy(
+        input: str = typer.Option(None, "--input", "-i", help="s3:// URI of the raw CSV."),
+        region: str = typer.Option(None, "--region", help="AWS region."),
+        project: str = typer.Option(None, "--project", help="Resource name prefix."),
+        release_label: str = typer.Option(None, "--release-label", help="EMR release."),
+        core_instance_count: int = typer.Option(None, "--core-count", help="Core nodes."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print changing calls, make none."),
+        config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+    ) -> None:
+        """Create what is missing (buckets, job, IAM, Glue/Athena) and run the ETL on EMR."""
+        from clickstream.deploy.aws import deploy as run_deploy
+
+        ex, settings = _executor(
+            config,
+            dry_run,
+            input=input,
+            region=region,
+            project=project,
+            release_label=release_label,
+            core_instance_count=core_instance_count,
+        )
+        cluster_id = run_deploy(ex, settings)
+        _print_outcomes(ex)
+        if cluster_id and not dry_run:
+            err_console.print(f"follow it with: clickstream status {cluster_id}")
+
+    @app.command()
+    @handle_errors
+    def status(
+        cluster_id: str = typer.Argument(None, help="EMR cluster id (default: the newest)."),
+        region: str = typer.Option(None, "--region", help="AWS region."),
+        project: str = typer.Option(None, "--project", help="Resource name prefix."),
+        config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+    ) -> None:
+        """Show the cluster, its steps and where their logs are."""
+        from clickstream.deploy.teardown import cluster_status
+
+        ex, settings = _executor(config, False, region=region, project=project)
+        info = cluster_status(ex, settings, cluster_id)
+        if not info:
+            err_console.print(f"no cluster named {settings.project}-etl")
+            raise typer.Exit(1)
+        out_console.print(
+            f"cluster {info['id']}: {info['state']} ({info['release']}) {info['reason']}".rstrip()
+        )
+        out_console.print(f"logs: {info['logs']}")
+        for step in info["steps"]:
+            out_console.print(
+                f"  step {step['id']} {step['name']}: {step['state']}  {step['logs']}"
+            )
+
+    @app.command()
+    @handle_errors
+    def teardown(
+        delete_data: bool = typer.Option(False, "--delete-data", help="Also delete the lake."),
+        yes: bool = typer.Option(False, "--yes", help="Do not ask before deleting data."),
+        region: str = typer.Option(None, "--region", help="AWS region."),
+        project: str = typer.Option(None, "--project", help="Resource name prefix."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print changing calls, make none."),
+        config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+    ) -> None:
+        """Terminate the project's clusters and remove what deploy created (keeps the lake)."""
+        from clickstream.deploy.teardown import teardown as run_teardown
+
+        ex, settings = _executor(config, dry_run, region=region, project=project)
+        if delete_data and not dry_run and not yes:
+            typer.confirm(f"Delete s3://{settings.lake_bucket} and all lake data?", abort=True)
+        run_teardown(ex, settings, delete_data)
+        _print_outcomes(ex)

@@ -1,0 +1,91 @@
+"""Running (or, with --dry-run, only announcing) AWS calls, and recording what happened.
+
+Reads (describe/get/list/head) always run, so a dry run can tell what exists; every call that
+would change something goes through ``change()``, which a dry run prints instead of making.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from clickstream.errors import ClickstreamError
+
+
+class DeployError(ClickstreamError):
+    """An AWS call failed during deploy, status or teardown."""
+
+
+@dataclass
+class Outcome:
+    resource: str
+    status: str
+    """created | exists | updated | deleted | absent | would create | would delete | ..."""
+    detail: str = ""
+
+
+@dataclass
+class Executor:
+    session: Any
+    dry_run: bool = False
+    outcomes: list[Outcome] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    """Changing calls, as made (or as a dry run would make them)."""
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            from botocore.config import Config
+
+            config = Config(retries={"mode": "standard", "max_attempts": 10})
+            self._clients[service] = self.session.client(service, config=config)
+        return self._clients[service]
+
+    def read(self, service: str, operation: str, **params: Any) -> Any:
+        return self._invoke(service, operation, params)
+
+    def change(self, service: str, operation: str, **params: Any) -> Any:
+        rendered = json.dumps(params, default=str, sort_keys=True)
+        self.calls.append(f"{service}.{operation}({rendered})")
+        if self.dry_run:
+            return None
+        return self._invoke(service, operation, params)
+
+    def _invoke(self, service: str, operation: str, params: dict[str, Any]) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client(service), operation)(**params)
+        except ClientError as err:
+            e = err.response.get("Error", {})
+            raise DeployError(
+                f"{service}.{operation} failed: {e.get('Code')}: {e.get('Message')}"
+            ) from err
+        except BotoCoreError as err:
+            raise DeployError(f"{service}.{operation} failed: {err}") from err
+
+    def exists(self, service: str, operation: str, missing: tuple[str, ...], **params: Any) -> Any:
+        """The read's response, or None when AWS answers with one of the ``missing`` codes."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return getattr(self.client(service), operation)(**params)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in missing:
+                return None
+            raise DeployError(f"{service}.{operation} failed: {err}") from err
+
+    def record(self, resource: str, created: bool, detail: str = "") -> None:
+        if created:
+            status = "would create" if self.dry_run else "created"
+        else:
+            status = "exists"
+        self.outcomes.append(Outcome(resource, status, detail))
+
+    def record_deleted(self, resource: str, present: bool, detail: str = "") -> None:
+        if not present:
+            status = "absent"
+        else:
+            status = "would delete" if self.dry_run else "deleted"
+        self.outcomes.append(Outcome(resource, status, detail))

@@ -1,0 +1,98 @@
+"""Deployment settings: ``clickstream.toml`` [deploy] < ``CLICKSTREAM_*`` environment < flags.
+
+No credentials here, ever: AWS access comes from the standard chain (environment, shared profile,
+instance or role credentials).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from clickstream.errors import ConfigError
+
+CONFIG_FILE = "clickstream.toml"
+#: Used when the EMR API cannot list release labels (the newest emr-7.x when written).
+FALLBACK_RELEASE = "emr-7.10.0"
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    project: str = "clickstream"
+    """Prefix of every resource name; also the value of the `project` tag."""
+    region: str = ""
+    """AWS region; default: the chain's region (AWS_REGION / profile), else us-east-1."""
+    input: str = ""
+    """s3:// URI of the raw CSV the EMR step ingests."""
+    code_bucket: str = ""
+    """Bucket for the Spark job, EMR logs and Athena results; default <project>-code-<account>."""
+    lake_bucket: str = ""
+    """Bucket holding the lake; default <project>-lake-<account>."""
+    lake_prefix: str = "lake"
+    """Key prefix of the lake inside the lake bucket."""
+    release_label: str = ""
+    """EMR release; default: the newest emr-7.x the API lists."""
+    master_instance_type: str = "m5.xlarge"
+    core_instance_type: str = "m5.xlarge"
+    core_instance_count: int = 2
+    idle_timeout_seconds: int = 3600
+    """Backstop: EMR terminates an idle cluster after this long, whatever happens to the step."""
+    glue_database: str = "clickstream"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def lake_uri(self) -> str:
+        return f"s3://{self.lake_bucket}/{self.lake_prefix.strip('/')}"
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(DeploySettings)}[name]
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "dict[str, str]":
+            if not isinstance(value, dict):
+                raise ValueError("a table of strings")
+            return {str(k): str(v) for k, v in value.items()}
+        return str(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"deploy setting '{name}': invalid value {value!r} ({err})") from err
+
+
+def load_settings(config: Path | None = None, **flags: Any) -> DeploySettings:
+    """Merge the config file, CLICKSTREAM_<NAME> variables and explicit flags (None = unset)."""
+    names = {f.name for f in fields(DeploySettings)}
+    values: dict[str, Any] = {}
+    path = config or Path(CONFIG_FILE)
+    if path.exists():
+        try:
+            table = tomllib.loads(path.read_text()).get("deploy", {})
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: {err}") from err
+        unknown = set(table) - names
+        if unknown:
+            raise ConfigError(f"{path}: unknown [deploy] settings: {', '.join(sorted(unknown))}")
+        values.update(table)
+    elif config is not None:
+        raise ConfigError(f"config file not found: {config}")
+    for name in names - {"tags"}:
+        env = os.environ.get(f"CLICKSTREAM_{name.upper()}")
+        if env:
+            values[name] = env
+    values.update({k: v for k, v in flags.items() if v is not None})
+    settings = DeploySettings(**{k: _coerce(k, v) for k, v in values.items()})
+    if settings.input and not settings.input.startswith("s3://"):
+        raise ConfigError(f"input must be an s3:// URI, got {settings.input}")
+    return settings
+
+
+def with_defaults(settings: DeploySettings, account: str, region: str) -> DeploySettings:
+    """Fill names that depend on the account (bucket names are global)."""
+    return replace(
+        settings,
+        region=settings.region or region,
+        code_bucket=settings.code_bucket or f"{settings.project}-code-{account}",
+        lake_bucket=settings.lake_bucket or f"{settings.project}-lake-{account}",
+    )

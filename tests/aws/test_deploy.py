@@ -1,0 +1,182 @@
+"""deploy / status / teardown against a real HTTP endpoint (moto server), not patched functions.
+
+moto's limits: EMR steps never execute and Athena runs no SQL; these tests check the calls and
+the resulting resource state, not a Spark run on EMR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.aws.conftest import FAKE_KEY_ID, FAKE_SECRET
+
+pytestmark = pytest.mark.aws
+
+
+def cli(*args: str, cwd: Path):
+    return subprocess.run(
+        [sys.executable, "-m", "clickstream", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=dict(os.environ),
+    )
+
+
+def no_secrets(*procs) -> None:
+    for proc in procs:
+        for secret in (FAKE_SECRET, FAKE_KEY_ID):
+            assert secret not in proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def project(aws, tmp_path: Path):
+    name = f"cs{uuid.uuid4().hex[:8]}"
+    raw = f"{name}-raw"
+    aws.create_bucket(Bucket=raw)
+    aws.put_object(
+        Bucket=raw,
+        Key="clicks/a.csv",
+        Body=b"anonymous_user_id,url,time,browser,os,"
+        b"screen_resolution\nu,https://a.com/,1700000000,b,o,1x1\n",
+    )
+    (tmp_path / "clickstream.toml").write_text(
+        f'[deploy]\nproject = "{name}"\ninput = "s3://{raw}/clicks/"\ncore_instance_count = 3\n'
+        'release_label = "emr-7.10.0"\n'
+    )
+    return name, raw, tmp_path
+
+
+def state(session_client, name: str) -> dict:
+    import boto3
+
+    s3 = session_client
+    iam, emr, glue = (boto3.client(s) for s in ("iam", "emr", "glue"))
+    return {
+        "buckets": sorted(b["Name"] for b in s3.list_buckets()["Buckets"] if name in b["Name"]),
+        "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"] if name in r["RoleName"]),
+        "clusters": sorted(
+            (c["Id"], c["Status"]["State"])
+            for c in emr.list_clusters()["Clusters"]
+            if c["Name"].startswith(name)
+        ),
+        "databases": sorted(d["Name"] for d in glue.get_databases()["DatabaseList"]),
+    }
+
+
+def test_dry_run_changes_nothing(project, aws) -> None:
+    name, _, cwd = project
+    before = state(aws, name)
+    proc = cli("deploy", "--dry-run", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    assert state(aws, name) == before
+    assert "would create" in proc.stdout
+    assert "s3.create_bucket" in proc.stderr and "emr.run_job_flow" in proc.stderr
+    assert "iam.create_role" in proc.stderr and "glue.create_table" in proc.stderr
+    no_secrets(proc)
+
+
+def test_deploy_status_redeploy_teardown(project, aws) -> None:
+    import boto3
+
+    name, raw, cwd = project
+    first = cli("deploy", cwd=cwd)
+    assert first.returncode == 0, first.stderr
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    code, lake = f"{name}-code-{account}", f"{name}-lake-{account}"
+
+    # Buckets: private and encrypted.
+    for bucket in (code, lake):
+        block = aws.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block.values()) and len(block) == 4
+        rule = aws.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+        assert rule["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    # IAM: least privilege on the project's buckets only.
+    iam = boto3.client("iam")
+    policy = iam.get_role_policy(RoleName=f"{name}-emr-ec2", PolicyName="lake-access")
+    doc = policy["PolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    resources = [r for st in doc["Statement"] for r in st["Resource"]]
+    assert all(any(b in r for b in (raw, code, lake)) for r in resources), resources
+    assert not any(r in ("*", "arn:aws:s3:::*") for r in resources)
+    assert not any("*" in a for st in doc["Statement"] for a in st["Action"])
+    for role in (f"{name}-emr-ec2", f"{name}-emr-service"):
+        attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        assert not any("FullAccess" in p["PolicyArn"] for p in attached)
+
+    # EMR: the ETL step, terminating itself when done or failed.
+    emr = boto3.client("emr")
+    [summary] = [c for c in emr.list_clusters()["Clusters"] if c["Name"] == f"{name}-etl"]
+    cluster = emr.describe_cluster(ClusterId=summary["Id"])["Cluster"]
+    assert cluster["AutoTerminate"] is True and cluster["ReleaseLabel"] == "emr-7.10.0"
+    assert cluster["Tags"] == [{"Key": "project", "Value": name}]
+    [step] = emr.list_steps(ClusterId=summary["Id"])["Steps"]
+    assert step["ActionOnFailure"] == "TERMINATE_CLUSTER"
+    args = step["Config"]["Args"]
+    assert args[0] == "spark-submit" and args[-4:] == [
+        "--input",
+        f"s3://{raw}/clicks/",
+        "--lake",
+        f"s3://{lake}/lake",
+    ]
+    zip_uri = args[args.index("--py-files") + 1]
+    zip_bucket, zip_key = zip_uri.removeprefix("s3://").split("/", 1)
+    assert zip_bucket == code and aws.head_object(Bucket=code, Key=zip_key)["ContentLength"] > 0
+
+    # Glue: the table with partition projection.
+    glue = boto3.client("glue")
+    table = glue.get_table(DatabaseName="clickstream", Name="clickstream")["Table"]
+    assert table["Parameters"]["projection.enabled"] == "true"
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["year", "month"]
+    assert table["StorageDescriptor"]["Location"] == f"s3://{lake}/lake/clickstream/"
+
+    # Status shows the cluster, its step and the logs.
+    status = cli("status", cwd=cwd)
+    assert status.returncode == 0, status.stderr
+    assert summary["Id"] in status.stdout and f"s3://{code}/emr-logs/" in status.stdout
+
+    # A second deploy creates nothing new.
+    before = state(aws, name)
+    second = cli("deploy", cwd=cwd)
+    assert second.returncode == 0, second.stderr
+    assert "created" not in second.stdout and "exists" in second.stdout
+    assert state(aws, name) == before
+
+    # Teardown removes what deploy made and keeps the data.
+    down = cli("teardown", cwd=cwd)
+    assert down.returncode == 0, down.stderr
+    after = state(aws, name)
+    assert after["roles"] == [] and "clickstream" not in after["databases"]
+    assert after["buckets"] == sorted([f"{name}-raw", lake])
+    assert all(s in ("TERMINATING", "TERMINATED") for _, s in after["clusters"])
+    no_secrets(first, status, second, down)
+
+
+def test_teardown_delete_data_needs_confirmation(project, aws) -> None:
+    name, _, cwd = project
+    assert cli("deploy", cwd=cwd).returncode == 0
+    refused = subprocess.run(
+        [sys.executable, "-m", "clickstream", "teardown", "--delete-data"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        input="n\n",
+    )
+    assert refused.returncode != 0
+    assert any("lake" in b for b in state(aws, name)["buckets"])
+    done = cli("teardown", "--delete-data", "--yes", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert state(aws, name)["buckets"] == [f"{name}-raw"]
+
+
+def test_deploy_without_input_is_a_clear_error(aws, tmp_path: Path) -> None:
+    proc = cli("deploy", "--project", f"cs{uuid.uuid4().hex[:6]}", cwd=tmp_path)
+    assert proc.returncode == 2 and "--input" in proc.stderr and "Traceback" not in proc.stderr
