@@ -130,6 +130,8 @@ def test_deploy_status_redeploy_teardown(project, aws) -> None:
     zip_uri = args[args.index("--py-files") + 1]
     zip_bucket, zip_key = zip_uri.removeprefix("s3://").split("/", 1)
     assert zip_bucket == code and aws.head_object(Bucket=code, Key=zip_key)["ContentLength"] > 0
+    [boot] = emr.list_bootstrap_actions(ClusterId=summary["Id"])["BootstrapActions"]
+    assert boot["ScriptPath"].startswith(f"s3://{code}/jobs/")
 
     # Glue: the table with partition projection.
     glue = boto3.client("glue")

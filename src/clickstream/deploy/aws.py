@@ -91,13 +91,23 @@ def ensure_bucket(ex: Executor, s: DeploySettings, bucket: str) -> None:
     )
 
 
-def upload_job(ex: Executor, s: DeploySettings) -> tuple[str, str]:
-    """Upload the Spark job artifact (skipped when the same bytes are already there)."""
+#: EMR 7 nodes run Python 3.9; the job needs 3.11 (in the AL2023 repositories) and boto3.
+BOOTSTRAP = """#!/bin/bash
+set -euo pipefail
+sudo dnf install -y -q python3.11 python3.11-pip
+sudo python3.11 -m pip install --quiet "boto3>=1.34"
+"""
+
+
+def upload_job(ex: Executor, s: DeploySettings) -> tuple[str, str, str]:
+    """Upload the Spark job artifact and node bootstrap (skipped when already there)."""
     from clickstream.deploy.package import build_spark_artifact
 
     uris = []
     with tempfile.TemporaryDirectory() as tmp:
-        for path in build_spark_artifact(Path(tmp)):
+        bootstrap = Path(tmp) / "bootstrap.sh"
+        bootstrap.write_text(BOOTSTRAP)
+        for path in (*build_spark_artifact(Path(tmp)), bootstrap):
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()[:16]
             key = f"{names(s)['job_prefix']}/{digest}/{path.name}"
@@ -115,9 +125,9 @@ def upload_job(ex: Executor, s: DeploySettings) -> tuple[str, str]:
             if found is None:
                 ex.change("s3", "put_object", Bucket=s.code_bucket, Key=key, Body=data)
             uri = f"s3://{s.code_bucket}/{key}"
-            ex.record(uri, created=found is None, detail="Spark job artifact")
+            ex.record(uri, created=found is None, detail="Spark job")
             uris.append(uri)
-    return uris[0], uris[1]
+    return uris[0], uris[1], uris[2]
 
 
 # -- IAM ----------------------------------------------------------------------------------------
@@ -329,7 +339,9 @@ def step_args(s: DeploySettings, job_zip: str, launcher: str) -> list[str]:
     ]
 
 
-def ensure_cluster(ex: Executor, s: DeploySettings, job_zip: str, launcher: str) -> str | None:
+def ensure_cluster(
+    ex: Executor, s: DeploySettings, job_zip: str, launcher: str, bootstrap: str
+) -> str | None:
     running = active_clusters(ex, s)
     if running:
         ex.record(f"emr cluster {running[0]['Id']}", False, running[0]["Status"]["State"])
@@ -375,11 +387,26 @@ def ensure_cluster(ex: Executor, s: DeploySettings, job_zip: str, launcher: str)
             }
         ],
         AutoTerminationPolicy={"IdleTimeout": s.idle_timeout_seconds},
+        BootstrapActions=[
+            {"Name": "python3.11", "ScriptBootstrapAction": {"Path": bootstrap, "Args": []}}
+        ],
         Configurations=[
             {
                 "Classification": "spark-defaults",
                 "Properties": {"spark.sql.session.timeZone": "UTC"},
-            }
+            },
+            {
+                "Classification": "spark-env",
+                "Configurations": [
+                    {
+                        "Classification": "export",
+                        "Properties": {
+                            "PYSPARK_PYTHON": "/usr/bin/python3.11",
+                            "PYSPARK_DRIVER_PYTHON": "/usr/bin/python3.11",
+                        },
+                    }
+                ],
+            },
         ],
         VisibleToAllUsers=True,
         Tags=[{"Key": k, "Value": v} for k, v in _tags(s).items()],
@@ -397,7 +424,7 @@ def deploy(ex: Executor, s: DeploySettings) -> str | None:
         )
     ensure_bucket(ex, s, s.code_bucket)
     ensure_bucket(ex, s, s.lake_bucket)
-    job_zip, launcher = upload_job(ex, s)
+    job_zip, launcher, bootstrap = upload_job(ex, s)
     ensure_iam(ex, s)
     ensure_glue(ex, s)
-    return ensure_cluster(ex, s, job_zip, launcher)
+    return ensure_cluster(ex, s, job_zip, launcher, bootstrap)

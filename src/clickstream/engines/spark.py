@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlglot
 
+from clickstream import s3
 from clickstream.contract.dialects import SPARK
 from clickstream.contract.rules import LAKE_COLUMNS, PARTITION_NAMES, RAW_FIELDS, contract_select
 from clickstream.engines.base import Progress, StageRequest, StageResult
@@ -133,7 +134,7 @@ class _SparkStager:
                 ignoreLeadingWhiteSpace=False,
                 ignoreTrailingWhiteSpace=False,
             )
-            .csv([Path(f.path).as_uri() for f in files])
+            .csv([_uri(f.path) for f in files])
         )
         raw = [
             F.col(f"c{p}").alias(name)
@@ -148,7 +149,7 @@ class _SparkStager:
             F.monotonically_increasing_id().alias("_rid"),
         )
         lookup = self.spark.createDataFrame(
-            [(Path(path).as_uri(), path, i) for path, i in self.files.items()],
+            [(_uri(path), path, i) for path, i in self.files.items()],
             "_uri_key string, source_file string, file_index int",
         )
         # input_file_name() may spell the URI differently (file:/ vs file:///, escapes).
@@ -243,14 +244,15 @@ class _SparkStager:
             for r in rejects.groupBy("reject_reason").count().collect()
         }
         if counts:
-            out = self.request.staging / "_spark_rejected"
+            uri = self._output_uri("rejected")
             (
                 rejects.orderBy("file_index", "line_number")
                 .select("source_file", "line_number", "raw_line", "reject_reason", "run_id")
                 .coalesce(1)
                 .write.mode("overwrite")
-                .parquet(str(out))
+                .parquet(uri)
             )
+            out = self._fetch(uri, "rejected")
             target = (
                 self.request.staging / "clickstream_rejected" / f"{self.request.run_id}.parquet"
             )
@@ -259,6 +261,24 @@ class _SparkStager:
             os.replace(part, target)
             shutil.rmtree(out)
         return counts
+
+    def _output_uri(self, name: str) -> str:
+        """Where Spark writes: the local staging folder in local mode, else the cluster's
+        default filesystem (HDFS on EMR), which every executor can reach."""
+        if (self.spark.sparkContext.master or "local").startswith("local"):
+            return str(self.request.staging / f"_spark_{name}")
+        return f"/tmp/clickstream/{self.request.run_id}/{name}"
+
+    def _fetch(self, uri: str, name: str) -> Path:
+        """The written files as a local folder on the driver (copied from HDFS on a cluster)."""
+        local = self.request.staging / f"_spark_{name}"
+        if uri != str(local):
+            jvm: Any = self.spark.sparkContext._jvm
+            conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+            path = jvm.org.apache.hadoop.fs.Path(uri)
+            fs = path.getFileSystem(conf)
+            fs.copyToLocalFile(True, path, jvm.org.apache.hadoop.fs.Path(str(local)), True)
+        return local
 
     def _existing_ids(self, touched: list[tuple[int, int]]) -> DataFrame | None:
         if not self.request.dedupe_against_lake:
@@ -288,11 +308,12 @@ class _SparkStager:
             (r["year"], r["month"]): r["count"]
             for r in kept.groupBy("year", "month").count().collect()
         }
-        out = self.request.staging / "_spark_lake"
+        uri = self._output_uri("lake")
         kept.repartition("year", "month").write.partitionBy(*PARTITION_NAMES).mode(
             "overwrite"
-        ).parquet(str(out))
+        ).parquet(uri)
         kept.unpersist()
+        out = self._fetch(uri, "lake")
         target = self.request.staging / "clickstream"
         for year, month in counts:
             folder = LakeLayout.partition(year, month)
@@ -302,6 +323,11 @@ class _SparkStager:
                 os.replace(part, target / folder / f"{self.request.run_id}_{i}.parquet")
         shutil.rmtree(out)
         return {k: v for k, v in counts.items() if v}
+
+
+def _uri(path: str) -> str:
+    """What Spark reads: s3:// URIs as they are (EMRFS), local paths as file:// URIs."""
+    return path if s3.is_s3(path) else Path(path).as_uri()
 
 
 def _window(column: str) -> Any:
