@@ -10,7 +10,11 @@ from rich.table import Table
 
 from clickstream.cli._common import err_console, handle_errors, out_console
 
-CONFIG_HELP = "Settings file (default ./clickstream.toml when present)."
+# Options shared by deploy, status and teardown (typer reads them as metadata only).
+REGION = typer.Option(None, "--region", help="AWS region.")
+PROJECT = typer.Option(None, "--project", help="Resource name prefix.")
+DRY_RUN = typer.Option(False, "--dry-run", help="Print changing calls, make none.")
+CONFIG = typer.Option(None, "--config", help="Settings file (default ./clickstream.toml).")
 
 
 def _executor(config: Path | None, dry_run: bool, **flags: Any) -> tuple[Any, Any]:
@@ -45,12 +49,12 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def deploy(
         input: str = typer.Option(None, "--input", "-i", help="s3:// URI of the raw CSV."),
-        region: str = typer.Option(None, "--region", help="AWS region."),
-        project: str = typer.Option(None, "--project", help="Resource name prefix."),
+        region: str = REGION,
+        project: str = PROJECT,
         release_label: str = typer.Option(None, "--release-label", help="EMR release."),
         core_instance_count: int = typer.Option(None, "--core-count", help="Core nodes."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print changing calls, make none."),
-        config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+        dry_run: bool = DRY_RUN,
+        config: Path = CONFIG,
     ) -> None:
         """Create what is missing (buckets, job, IAM, Glue/Athena) and run the ETL on EMR."""
         from clickstream.deploy.aws import deploy as run_deploy
@@ -73,9 +77,9 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def status(
         cluster_id: str = typer.Argument(None, help="EMR cluster id (default: the newest)."),
-        region: str = typer.Option(None, "--region", help="AWS region."),
-        project: str = typer.Option(None, "--project", help="Resource name prefix."),
-        config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+        region: str = REGION,
+        project: str = PROJECT,
+        config: Path = CONFIG,
     ) -> None:
         """Show the cluster, its steps and where their logs are."""
         from clickstream.deploy.teardown import cluster_status
@@ -99,10 +103,10 @@ def register(app: typer.Typer) -> None:
     def teardown(
         delete_data: bool = typer.Option(False, "--delete-data", help="Also delete the lake."),
         yes: bool = typer.Option(False, "--yes", help="Do not ask before deleting data."),
-        region: str = typer.Option(None, "--region", help="AWS region."),
-        project: str = typer.Option(None, "--project", help="Resource name prefix."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print changing calls, make none."),
-        config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+        region: str = REGION,
+        project: str = PROJECT,
+        dry_run: bool = DRY_RUN,
+        config: Path = CONFIG,
     ) -> None:
         """Terminate the project's clusters and remove what deploy created (keeps the lake)."""
         from clickstream.deploy.teardown import teardown as run_teardown
