@@ -105,8 +105,11 @@ def configure_duckdb(con: Any) -> None:
             URL_STYLE="path",
             USE_SSL="true" if parts.scheme == "https" else "false",
         )
+    # Values are quoted as SQL literals, so no value can break the statement (a parser error
+    # would echo it, secret included).
     rendered = ", ".join(
-        f"{k} {v}" if k in ("TYPE", "USE_SSL") else f"{k} '{v}'" for k, v in options.items()
+        f"{k} {v}" if k in ("TYPE", "USE_SSL") else f"{k} '{v.replace(chr(39), chr(39) * 2)}'"
+        for k, v in options.items()
     )
     # A temporary (in-memory) secret: never written to disk, never logged.
     con.execute(f"CREATE OR REPLACE TEMPORARY SECRET clickstream_s3 ({rendered})")
