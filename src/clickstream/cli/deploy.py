@@ -28,8 +28,6 @@ def _executor(config: Path | None, dry_run: bool, **flags: Any) -> tuple[Any, An
     ex = Executor(session, dry_run=dry_run)
     account = ex.read("sts", "get_caller_identity")["Account"]
     settings = with_defaults(settings, account, session.region_name or "us-east-1")
-    if not settings.region:
-        settings = type(settings)(**{**settings.__dict__, "region": "us-east-1"})
     return ex, settings
 
 

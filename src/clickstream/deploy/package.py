@@ -13,7 +13,7 @@ from pathlib import Path
 
 #: Packages the driver imports, bundled whole.
 BUNDLED = ("clickstream", "sqlglot")
-#: Never shipped: interactive, local-engine and notebook code the job does not use.
+#: Never shipped: compiled caches (the cluster's Python compiles its own).
 SKIPPED_SUFFIXES = (".pyc",)
 
 LAUNCHER = '''"""spark-submit entry point: the clickstream ETL on Spark."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from clickstream.lake import commit as local_commit
-from clickstream.lake.layout import REJECTED_TABLE, TABLE, LakeLayout
+from clickstream.lake.layout import LakeLayout
 from clickstream.lake.report import RunReport, load_reports
 
 
@@ -103,4 +103,4 @@ def local_scratch(run_id: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-__all__ = ["REJECTED_TABLE", "TABLE", "LakeStore", "LocalLake", "open_store"]
+__all__ = ["LakeStore", "LocalLake", "open_store"]
