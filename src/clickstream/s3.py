@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,18 +78,36 @@ def list_objects(uri: str) -> list[dict[str, Any]]:
     return out
 
 
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def httpfs_extension() -> str:
+    """The httpfs build installed from PyPI for this DuckDB, loaded by path (never downloaded)."""
+    import duckdb
+
+    try:
+        import duckdb_extension_httpfs
+    except ImportError as err:
+        raise ConfigError(
+            "S3 needs DuckDB's httpfs extension: pip install "
+            f"'duckdb-extension-httpfs=={duckdb.__version__}'"
+        ) from err
+    folder = Path(list(duckdb_extension_httpfs.__path__)[0]) / "extensions" / f"v{duckdb.__version__}"
+    found = sorted(folder.rglob("httpfs.duckdb_extension"))
+    if not found:
+        raise ConfigError(
+            f"no httpfs extension for DuckDB {duckdb.__version__} under {folder}: install "
+            f"'duckdb-extension-httpfs=={duckdb.__version__}'"
+        )
+    return str(found[0])
+
+
 def configure_duckdb(con: Any) -> None:
     """Load httpfs (installed from PyPI, no download) and give it the chain's credentials."""
     import boto3
 
-    try:
-        import duckdb_ext
-
-        ext_dir = os.path.join(list(duckdb_ext.__path__)[0], "extensions")
-        con.execute(f"SET extension_directory = '{ext_dir}'")
-    except ImportError:  # no PyPI build for this platform: DuckDB's own repository
-        con.execute("INSTALL httpfs")
-    con.execute("LOAD httpfs")
+    con.execute(f"LOAD {sql_literal(httpfs_extension())}")
     session = boto3.session.Session()
     creds = session.get_credentials()
     options = {"TYPE": "s3", "REGION": session.region_name or "us-east-1"}
