@@ -8,7 +8,9 @@
     ├── LakeError                    the lake is unusable or inconsistent
     │   └── InvariantError           a run's counts do not reconcile (a bug: nothing is committed)
     ├── EngineError                  the engine failed while running the contract
-    └── QueryError                   a user's SQL failed or was refused
+    ├── QueryError                   a user's SQL failed or was refused
+    └── StreamError                  the stream cannot be published or consumed
+        └── BrokerUnavailableError   the broker did not answer after bounded retries (retryable)
 
 ``retryable`` marks transient failures that retry code may try again; all current errors are
 terminal except where a subclass says otherwise.
@@ -66,3 +68,13 @@ class EngineError(ClickstreamError):
 
 class QueryError(ClickstreamError):
     """A query failed, or was refused because it would modify or escape the lake."""
+
+
+class StreamError(ClickstreamError):
+    """The stream cannot be published or consumed (bad URL, bad state in the lake)."""
+
+
+class BrokerUnavailableError(StreamError):
+    """The broker did not answer after bounded retries; nothing was lost, try again later."""
+
+    retryable = True
