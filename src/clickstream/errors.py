@@ -6,7 +6,8 @@
     │   ├── NoInputFilesError        the path matched no *.csv / *.csv.gz file
     │   └── MissingColumnError       a file's header lacks a required column
     ├── LakeError                    the lake is unusable or inconsistent
-    │   └── InvariantError           a run's counts do not reconcile (a bug: nothing is committed)
+    │   ├── InvariantError           a run's counts do not reconcile (a bug: nothing is committed)
+    │   └── CorruptMetadataError     a commit log or run report failed validation (never applied)
     ├── EngineError                  the engine failed while running the contract
     ├── QueryError                   a user's SQL failed or was refused
     └── StreamError                  the stream cannot be published or consumed
@@ -60,6 +61,14 @@ class LakeError(ClickstreamError):
 
 class InvariantError(LakeError):
     """A run's counts do not reconcile; the run is aborted before commit."""
+
+
+class CorruptMetadataError(LakeError):
+    """A commit log or run report in ``_runs/`` is invalid; nothing in it was acted on."""
+
+    def __init__(self, file: str, message: str) -> None:
+        self.file = file
+        super().__init__(message)
 
 
 class EngineError(ClickstreamError):

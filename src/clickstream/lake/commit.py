@@ -11,6 +11,11 @@ Protocol (local filesystem):
 A crash before (2) leaves the lake exactly as it was; the staging folder is swept by the next run.
 A crash after (2) is rolled forward by ``recover()``, which every writer runs under the lake lock
 before it starts. Replaying is idempotent: a move whose source is gone has already happened.
+Readers never recover (they do not write): they refuse to read while a commit log is present.
+
+A commit log is read back only through ``lake.metadata`` (validated as untrusted input), and
+every path is checked again on disk before it is touched: its real location (symlinks resolved)
+must be inside the lake's table folder it names, so no log can move or delete anything else.
 """
 
 from __future__ import annotations
@@ -21,24 +26,29 @@ import json
 import logging
 import os
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from clickstream.errors import LakeError
+from clickstream.errors import CorruptMetadataError, LakeError
+from clickstream.lake import metadata
+from clickstream.lake.faults import FAULT_ENV, fault
 from clickstream.lake.layout import LakeLayout
 from clickstream.lake.report import RunReport
 
 log = logging.getLogger(__name__)
 
-#: Test hook: name a commit step to SIGKILL this process there (see tests/integration).
-FAULT_ENV = "CLICKSTREAM_FAULT"
+__all__ = ["FAULT_ENV", "commit", "data_files", "lake_lock", "read_bounded", "recover"]
 
 
-def _fault(step: str) -> None:
-    if os.environ.get(FAULT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
+def read_bounded(path: Path) -> bytes:
+    """A metadata file's bytes, refusing (without reading it all) one past the size bound."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(metadata.MAX_BYTES + 1)
+    except OSError as err:
+        raise LakeError(f"{path}: cannot read ({err.strerror})") from err
+    return raw
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -85,9 +95,11 @@ def plan(layout: LakeLayout, run_id: str, report: RunReport, replace_all: bool) 
 def commit(layout: LakeLayout, run_id: str, report: RunReport, replace_all: bool) -> None:
     """Make the staged run visible in the lake, all of it or (after a crash) none of it."""
     entry = plan(layout, run_id, report, replace_all)
-    _fault("before_commit")
+    fault("before_commit")
     write_json_atomic(layout.commit_log(run_id), entry)
-    _apply(layout, entry)
+    _apply(
+        layout, metadata.local_commit(str(layout.commit_log(run_id)), json.dumps(entry).encode())
+    )
 
 
 def _prune_empty_dirs(folder: Path) -> None:
@@ -96,23 +108,43 @@ def _prune_empty_dirs(folder: Path) -> None:
             d.rmdir()
 
 
-def _apply(layout: LakeLayout, entry: dict[str, Any]) -> None:
-    run_id = entry["run_id"]
-    staging = layout.staging(run_id)
-    for rel in entry["deletes"]:
-        (layout.root / rel).unlink(missing_ok=True)
-    for i, (src_rel, dst_rel) in enumerate(entry["moves"]):
-        src, dst = staging / src_rel, layout.root / dst_rel
+def _inside(path: Path, folder: Path, name: str) -> Path:
+    """``path`` with its parent's symlinks resolved, refused unless it stays inside ``folder``."""
+    real = Path(os.path.realpath(path.parent)) / path.name
+    base = Path(os.path.realpath(folder))
+    if base not in real.parents or path.is_symlink():
+        raise CorruptMetadataError(
+            name, f"{name}: {path} leads outside {folder}; the commit log was not applied"
+        )
+    return real
+
+
+def _apply(layout: LakeLayout, entry: metadata.LocalCommit) -> None:
+    staging = layout.staging(entry.run_id)
+    name = str(layout.commit_log(entry.run_id))
+    # Check every path before touching any, so a bad log changes nothing.
+    deletes = [_inside(layout.root / rel, layout.root / rel.split("/")[0], name) for rel in
+               entry.deletes]  # fmt: skip
+    moves = [
+        (
+            _inside(staging / rel, staging / rel.split("/")[0], name),
+            _inside(layout.root / rel, layout.root / rel.split("/")[0], name),
+        )
+        for rel in entry.moves
+    ]
+    for path in deletes:
+        path.unlink(missing_ok=True)
+    for i, (src, dst) in enumerate(moves):
         if src.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
         if i == 0:
-            _fault("mid_commit")
-    if entry["deletes"]:
+            fault("mid_commit")
+    if entry.deletes:
         _prune_empty_dirs(layout.table)
         _prune_empty_dirs(layout.rejected)
-    write_json_atomic(layout.report(run_id), entry["report"])
-    layout.commit_log(run_id).unlink(missing_ok=True)
+    write_json_atomic(layout.report(entry.run_id), entry.report.to_dict())
+    layout.commit_log(entry.run_id).unlink(missing_ok=True)
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -120,13 +152,16 @@ def recover(layout: LakeLayout) -> list[str]:
     """Finish committed-but-interrupted runs and sweep abandoned staging. Call under the lock."""
     finished = []
     if layout.runs.exists():
-        for log_path in sorted(layout.runs.glob("*.commit.json")):
-            entry = json.loads(log_path.read_text())
-            log.warning("completing interrupted commit of run %s", entry["run_id"])
+        for log_path in sorted(layout.runs.glob("*" + metadata.COMMIT_SUFFIX)):
+            entry = metadata.local_commit(str(log_path), read_bounded(log_path))
+            log.warning("completing interrupted commit of run %s", entry.run_id)
             _apply(layout, entry)
-            finished.append(entry["run_id"])
+            finished.append(entry.run_id)
     if layout.staging_root.exists():
         for stale in layout.staging_root.iterdir():
             log.info("removing abandoned staging folder %s", stale)
-            shutil.rmtree(stale, ignore_errors=True)
+            if stale.is_symlink() or not stale.is_dir():
+                stale.unlink()  # never follow a link out of the lake
+            else:
+                shutil.rmtree(stale, ignore_errors=True)
     return finished

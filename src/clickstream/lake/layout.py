@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,6 +10,9 @@ from pathlib import Path
 
 TABLE = "clickstream"
 REJECTED_TABLE = "clickstream_rejected"
+
+#: Every run id ``new_run_id`` makes; anything read back from the lake must match it.
+RUN_ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
 
 
 def new_run_id(now: datetime | None = None) -> str:

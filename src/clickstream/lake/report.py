@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from clickstream.contract.schema import REJECT_REASON_NAMES
-from clickstream.errors import InvariantError, LakeError
+from clickstream.errors import InvariantError
 
 
 @dataclass
@@ -73,19 +71,6 @@ class RunReport:
         data["input_files"] = [InputFileReport(**f) for f in data.get("input_files", [])]
         data["partitions"] = [PartitionReport(**p) for p in data.get("partitions", [])]
         return cls(**data)
-
-
-def load_reports(runs_dir: Path) -> list[RunReport]:
-    """Committed run reports, oldest first."""
-    reports = []
-    for path in sorted(runs_dir.glob("*.json")):
-        if path.name.endswith(".commit.json"):
-            continue
-        try:
-            reports.append(RunReport.from_dict(json.loads(path.read_text())))
-        except (ValueError, TypeError) as err:
-            raise LakeError(f"{path}: unreadable run report ({err})") from err
-    return sorted(reports, key=lambda r: (r.finished_at, r.run_id))
 
 
 def ingested_keys(reports: list[RunReport]) -> set[tuple[str, int, int]]:

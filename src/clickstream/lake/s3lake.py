@@ -15,6 +15,10 @@ so the inputs count as not ingested and the next run reads them again. Guarantee
 the lake holds a run completely or not at all; a reader listing the prefix *during* steps 3-5
 may briefly see a run's files before its report exists (S3 offers no atomic multi-key commit).
 One writer at a time: ``_lock`` is created with a conditional put (If-None-Match).
+
+Commit logs and reports are validated by ``lake.metadata`` before anything acts on them: a log
+can only ever delete keys under this lake's table prefixes. Readers never recover; they refuse to
+read while a commit log is present.
 """
 
 from __future__ import annotations
@@ -30,20 +34,15 @@ from typing import Any
 
 from clickstream import s3
 from clickstream.errors import LakeError
-from clickstream.lake.commit import FAULT_ENV, data_files
+from clickstream.lake import metadata
+from clickstream.lake.commit import data_files
+from clickstream.lake.faults import fault
 from clickstream.lake.layout import REJECTED_TABLE, TABLE, LakeLayout
 from clickstream.lake.report import RunReport
-from clickstream.lake.store import local_scratch
+from clickstream.lake.scratch import local_scratch
 
 #: A lock older than this is taken over (its writer is presumed dead).
 STALE_LOCK_SECONDS = 6 * 3600
-
-
-def _fault(step: str) -> None:
-    if os.environ.get(FAULT_ENV) == step:
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class S3Lake:
@@ -78,9 +77,19 @@ class S3Lake:
     def _keys(self, *parts: str) -> list[str]:
         return [o["Key"] for o in s3.list_objects(self.uri(*parts) + "/")]
 
+    def _get_bytes(self, key: str) -> bytes:
+        """An object's bytes, refusing one larger than the metadata bound without reading it."""
+        response = self._call("reading " + key, s3.client().get_object, Key=key)
+        if int(response.get("ContentLength", 0)) > metadata.MAX_BYTES:
+            response["Body"].close()
+            raise LakeError(f"s3://{self.bucket}/{key}: larger than the metadata size bound")
+        return bytes(response["Body"].read(metadata.MAX_BYTES + 1))
+
     def _get_json(self, key: str) -> Any:
-        body = self._call("reading " + key, s3.client().get_object, Key=key)["Body"].read()
-        return json.loads(body)
+        try:
+            return json.loads(self._get_bytes(key))
+        except ValueError as err:
+            raise LakeError(f"s3://{self.bucket}/{key}: not JSON") from err
 
     def _put_json(self, key: str, data: Any) -> None:
         body = json.dumps(data, indent=2, sort_keys=True).encode()
@@ -140,24 +149,45 @@ class S3Lake:
                 return False
         return False
 
+    @property
+    def _prefix(self) -> str:
+        return self.key("x")[:-1]  # '' or 'some/prefix/'
+
+    def exists(self) -> bool:
+        return bool(s3.list_objects(self.uri(TABLE) + "/")) or bool(
+            s3.list_objects(self.uri("_runs") + "/")
+        )
+
+    def pending_commits(self) -> list[str]:
+        return [
+            f"s3://{self.bucket}/{k}"
+            for k in self._keys("_runs")
+            if k.endswith(metadata.COMMIT_SUFFIX)
+        ]
+
     def recover(self) -> None:
         for key in self._keys("_runs"):
-            if not key.endswith(".commit.json"):
+            if not key.endswith(metadata.COMMIT_SUFFIX):
                 continue
-            entry = self._get_json(key)
-            report_key = self.key("_runs", f"{entry['run_id']}.json")
+            name = f"s3://{self.bucket}/{key}"
+            entry = metadata.s3_commit(name, self._get_bytes(key), self._prefix)
+            report_key = self.key("_runs", f"{entry.run_id}{metadata.REPORT_SUFFIX}")
             if self._exists(report_key):
-                self._delete(entry["deletes"])
+                self._delete(entry.deletes)
             else:
-                self._delete([self.key(rel) for rel in entry["uploads"]])
+                self._delete([self.key(rel) for rel in entry.uploads])
             self._delete([key])
 
     def reports(self) -> list[RunReport]:
         reports = []
         for key in self._keys("_runs"):
-            if key.endswith(".json") and not key.endswith(".commit.json"):
-                reports.append(RunReport.from_dict(self._get_json(key)))
-        return sorted(reports, key=lambda r: (r.finished_at, r.run_id))
+            if key.endswith(metadata.REPORT_SUFFIX) and not key.endswith(metadata.COMMIT_SUFFIX):
+                name = f"s3://{self.bucket}/{key}"
+                reports.append(metadata.run_report(name, self._get_bytes(key)))
+        reports.sort(key=lambda r: (r.finished_at, r.run_id))
+        names = {k.rsplit("/", 1)[-1] for k in self._keys(TABLE) + self._keys(REJECTED_TABLE)}
+        metadata.check_reports_have_files(reports, names, self.uri("_runs"))
+        return reports
 
     def new_staging(self, run_id: str) -> Path:
         stack = contextlib.ExitStack()
@@ -176,12 +206,12 @@ class S3Lake:
         uploads = [str(p.relative_to(staging)) for p in files]
         deletes = (self._keys(TABLE) + self._keys(REJECTED_TABLE)) if replace_all else []
         log_key = self.key("_runs", f"{run_id}.commit.json")
-        _fault("before_commit")
+        fault("before_commit")
         self._put_json(log_key, {"run_id": run_id, "uploads": uploads, "deletes": deletes})
         for i, (path, rel) in enumerate(zip(files, uploads, strict=True)):
             self._call("uploading " + rel, _upload, Key=self.key(rel), Filename=str(path))
             if i == 0:
-                _fault("mid_commit")
+                fault("mid_commit")
         self._put_json(self.key("_runs", f"{run_id}.json"), report.to_dict())
         self._delete(deletes)
         self._delete([log_key])
@@ -192,8 +222,22 @@ class S3Lake:
         return [f"s3://{self.bucket}/{k}" for k in sorted(keys) if k.endswith(".parquet")]
 
     def rejected_files(self) -> list[str]:
-        keys = self._keys(REJECTED_TABLE)
-        return [f"s3://{self.bucket}/{k}" for k in sorted(keys) if k.endswith(".parquet")]
+        return self._data_uris(REJECTED_TABLE)
+
+    def table_files(self) -> list[str]:
+        return self._data_uris(TABLE)
+
+    def _data_uris(self, table: str) -> list[str]:
+        """Data files under a table prefix; keys that are not plain paths are left out."""
+        out = []
+        for key in sorted(self._keys(table)):
+            rel = key[len(self._prefix) :]
+            try:
+                metadata.data_path(rel)
+            except ValueError:
+                continue
+            out.append(f"s3://{self.bucket}/{key}")
+        return out
 
 
 def _upload(Bucket: str, Key: str, Filename: str) -> None:  # noqa: N803 (boto3's names)

@@ -1,17 +1,22 @@
-"""A lake on the local filesystem or on S3, behind the few operations a run needs."""
+"""A lake on the local filesystem or on S3, behind the few operations a run or a reader needs.
+
+A location stays the user's string until :func:`open_store` parses it: ``Path("s3://b/k")``
+would silently become ``s3:/b/k``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from clickstream.errors import LakeError
 from clickstream.lake import commit as local_commit
-from clickstream.lake.layout import LakeLayout
-from clickstream.lake.report import RunReport, load_reports
+from clickstream.lake import metadata
+from clickstream.lake.layout import REJECTED_TABLE, TABLE, LakeLayout
+from clickstream.lake.report import RunReport
 
 
 class LakeStore(Protocol):
@@ -23,12 +28,19 @@ class LakeStore(Protocol):
     @property
     def rejected_uri(self) -> str: ...
 
+    def exists(self) -> bool:
+        """Whether the lake has ever been written (its table folder exists)."""
+
     def lock(self) -> contextlib.AbstractContextManager[None]: ...
 
     def recover(self) -> None:
-        """Finish or undo interrupted commits; sweep abandoned staging."""
+        """Finish or undo interrupted commits; sweep abandoned staging. Writers only."""
 
-    def reports(self) -> list[RunReport]: ...
+    def pending_commits(self) -> list[str]:
+        """Commit logs present now (a run committing, or one that was interrupted)."""
+
+    def reports(self) -> list[RunReport]:
+        """Validated run reports, oldest first (raises CorruptMetadataError on a bad one)."""
 
     def new_staging(self, run_id: str) -> Path:
         """A local folder for the run's files (on the lake's filesystem when it is local)."""
@@ -41,9 +53,28 @@ class LakeStore(Protocol):
 
     def rejected_files(self) -> list[str]: ...
 
+    def table_files(self) -> list[str]:
+        """Every data file of the clickstream table, as paths or URIs a reader may open."""
+
+
+def _real_files(folder: Path) -> list[str]:
+    """``*.parquet`` files under ``folder`` whose real location is inside it (no symlink out)."""
+    if not folder.is_dir():
+        return []
+    base = os.path.realpath(folder) + os.sep
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):  # never descends into symlinked folders
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if name.endswith(".parquet") and not os.path.islink(path):
+                if os.path.realpath(path).startswith(base):
+                    out.append(path)
+    return sorted(out)
+
 
 class LocalLake:
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str) -> None:
         self.layout = LakeLayout(Path(root).absolute())
         self.root = str(self.layout.root)
 
@@ -55,14 +86,33 @@ class LocalLake:
     def rejected_uri(self) -> str:
         return str(self.layout.rejected)
 
+    def exists(self) -> bool:
+        return self.layout.table.is_dir()
+
     def lock(self) -> contextlib.AbstractContextManager[None]:
         return local_commit.lake_lock(self.layout)
 
     def recover(self) -> None:
         local_commit.recover(self.layout)
 
+    def pending_commits(self) -> list[str]:
+        runs = self.layout.runs
+        if not runs.is_dir():
+            return []
+        return sorted(str(p) for p in runs.glob("*" + metadata.COMMIT_SUFFIX))
+
     def reports(self) -> list[RunReport]:
-        return load_reports(self.layout.runs)
+        runs = self.layout.runs
+        reports = []
+        if runs.is_dir():
+            for path in sorted(runs.glob("*" + metadata.REPORT_SUFFIX)):
+                if not path.name.endswith(metadata.COMMIT_SUFFIX) and not path.is_symlink():
+                    raw = local_commit.read_bounded(path)
+                    reports.append(metadata.run_report(str(path), raw))
+        reports.sort(key=lambda r: (r.finished_at, r.run_id))
+        names = {Path(p).name for p in self.table_files() + self.rejected_files()}
+        metadata.check_reports_have_files(reports, names, str(runs))
+        return reports
 
     def new_staging(self, run_id: str) -> Path:
         staging = self.layout.staging(run_id)
@@ -76,31 +126,29 @@ class LocalLake:
         local_commit.commit(self.layout, run_id, report, replace_all)
 
     def partition_files(self, year: int, month: int) -> list[str]:
-        folder = self.layout.table / self.layout.partition(year, month)
-        return [str(p) for p in sorted(folder.glob("*.parquet"))]
+        return _real_files(self.layout.table / self.layout.partition(year, month))
 
     def rejected_files(self) -> list[str]:
-        return [str(p) for p in sorted(self.layout.rejected.glob("*.parquet"))]
+        return _real_files(self.layout.rejected)
+
+    def table_files(self) -> list[str]:
+        return _real_files(self.layout.table)
 
 
-def open_store(root: str | Path) -> LakeStore:
-    """The lake at a local path or an s3:// URI."""
+def open_store(root: str | os.PathLike[str]) -> LakeStore:
+    """The lake at a local path or an s3:// URI, as the user typed it."""
     from clickstream import s3
 
-    if isinstance(root, str) and s3.is_s3(root):
+    location = os.fspath(root)
+    if not isinstance(location, str) or not location.strip():
+        raise LakeError("no lake location given")
+    if s3.is_s3(location):
         from clickstream.lake.s3lake import S3Lake
 
-        return S3Lake(root)
-    return LocalLake(root)
+        return S3Lake(location)
+    if "://" in location:
+        raise LakeError(f"{location}: a lake is a local folder or an s3:// URI")
+    return LocalLake(location)
 
 
-@contextlib.contextmanager
-def local_scratch(run_id: str) -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix=f"clickstream-{run_id}-"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-__all__ = ["LakeStore", "LocalLake", "open_store"]
+__all__ = ["REJECTED_TABLE", "TABLE", "LakeStore", "LocalLake", "open_store"]
