@@ -6,11 +6,11 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from clickstream import sources as src
 from clickstream.engines import get_engine
 from clickstream.engines.base import Progress, StageRequest, no_progress
+from clickstream.integrity import take_census
 from clickstream.lake.layout import new_run_id
 from clickstream.lake.report import InputFileReport, PartitionReport, RunReport, ingested_keys
 from clickstream.lake.store import open_store
@@ -21,14 +21,17 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class EtlOptions:
     input: str
-    lake: str | Path
-    """Lake root: a local folder or an s3:// URI."""
+    """A local file, folder or glob, or an s3:// URI or glob, as the user wrote it."""
+    lake: str
+    """Lake root: a local folder or an s3:// URI, as the user wrote it (never a Path)."""
     engine: str = "duckdb"
     full_refresh: bool = False
-    memory_limit: str = "2GB"
+    memory_limit: str | None = None
+    """DuckDB only: memory cap such as '2GB' (default 2GB)."""
     threads: int | None = None
+    """DuckDB only: worker threads (default: all cores)."""
     master: str | None = None
-    """Spark master URL (default: the spark-submit session, else local[*])."""
+    """Spark only: master URL (default: the spark-submit session, else local[*])."""
 
 
 def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
@@ -42,7 +45,7 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
         threads=options.threads,
         master=options.master,
     )
-    store = open_store(options.lake)
+    store = open_store(str(options.lake))
     run_id = new_run_id()
     report = RunReport(
         run_id=run_id,
@@ -59,6 +62,10 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
         if not new:
             report.finished_at = datetime.now(UTC).isoformat()
             return report
+        # Each new file is read once by an independent reader before the engine sees it: a file
+        # that does not read to its end, or holds a record too large, fails the run here.
+        progress("checking input files", None)
+        censuses = take_census([s.path for s in new])
         staging = store.new_staging(run_id)
         try:
             result = engine.stage(
@@ -68,6 +75,8 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
                 InputFileReport(s.path, s.size, s.mtime_ns, result.rows_read_by_file.get(s.path, 0))
                 for s in new
             ]
+            for f in report.input_files:
+                censuses[f.path].check(f.rows_read)
             report.rows_read = sum(f.rows_read for f in report.input_files)
             report.rows_written = result.rows_written
             report.rejected_by_reason = dict(sorted(result.rejected_by_reason.items()))

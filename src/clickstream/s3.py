@@ -42,24 +42,21 @@ def endpoint_url() -> str | None:
 @lru_cache(maxsize=4)
 def _client(endpoint: str | None) -> Any:
     import boto3
-    from botocore.config import Config
 
-    # botocore's standard retry mode retries throttling and transient 5xx with backoff.
-    config = Config(retries={"mode": "standard", "max_attempts": 10})
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+    from clickstream.awsclient import client_config
+
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=client_config())
 
 
 def client() -> Any:
     return _client(endpoint_url())
 
 
-def error_message(err: Exception) -> str:
+def error_message(err: BaseException) -> str:
     """A one-line description of a botocore error, without request details."""
-    response = getattr(err, "response", None)
-    if isinstance(response, dict):
-        e = response.get("Error", {})
-        return f"{e.get('Code', 'error')}: {e.get('Message', '')}".strip()
-    return type(err).__name__
+    from clickstream.awsclient import describe
+
+    return describe(err)
 
 
 def list_objects(uri: str) -> list[dict[str, Any]]:
@@ -78,6 +75,20 @@ def list_objects(uri: str) -> list[dict[str, Any]]:
     return out
 
 
+def get_object(uri: str, byte_range: str | None = None) -> Any:
+    """The streaming body of an S3 object (``byte_range`` like ``bytes=0-65535``)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split(uri)
+    params = {"Bucket": bucket, "Key": key}
+    if byte_range:
+        params["Range"] = byte_range
+    try:
+        return client().get_object(**params)["Body"]
+    except (BotoCoreError, ClientError) as err:
+        raise InputError(f"cannot read {uri}: {error_message(err)}") from err
+
+
 def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -93,7 +104,9 @@ def httpfs_extension() -> str:
             "S3 needs DuckDB's httpfs extension: pip install "
             f"'duckdb-extension-httpfs=={duckdb.__version__}'"
         ) from err
-    folder = Path(list(duckdb_extension_httpfs.__path__)[0]) / "extensions" / f"v{duckdb.__version__}"
+    folder = (
+        Path(list(duckdb_extension_httpfs.__path__)[0]) / "extensions" / f"v{duckdb.__version__}"
+    )
     found = sorted(folder.rglob("httpfs.duckdb_extension"))
     if not found:
         raise ConfigError(
@@ -132,5 +145,9 @@ def configure_duckdb(con: Any) -> None:
     )
     # A temporary (in-memory) secret: never written to disk, never logged.
     con.execute(f"CREATE OR REPLACE TEMPORARY SECRET clickstream_s3 ({rendered})")
-    con.execute("SET http_retries = 5")
+    # Bounded time per request, as for boto3 (awsclient): a silent endpoint fails in seconds.
+    from clickstream.awsclient import MAX_ATTEMPTS, READ_TIMEOUT_SECONDS
+
+    con.execute(f"SET http_timeout = {READ_TIMEOUT_SECONDS}")
+    con.execute(f"SET http_retries = {MAX_ATTEMPTS - 1}")
     con.execute("SET http_retry_backoff = 2")

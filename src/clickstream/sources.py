@@ -7,14 +7,17 @@ import glob
 import gzip
 import io
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from clickstream.contract.schema import REQUIRED_INPUT_COLUMNS
 from clickstream.errors import InputError, MissingColumnError, NoInputFilesError
+from clickstream.integrity import MAX_RECORD_BYTES
 
 SUFFIXES = (".csv", ".csv.gz")
-_HEADER_PROBE_BYTES = 64 * 1024
+#: The header is read in steps of this size until its line ends (a wide file has a long header).
+_HEADER_STEP_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,16 +68,29 @@ def read_header(path: Path) -> list[str]:
     try:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rb") as fh:
-            head = fh.read(_HEADER_PROBE_BYTES)
-    except (OSError, EOFError) as err:
+            head = b""
+            while b"\n" not in head and len(head) <= MAX_RECORD_BYTES:
+                step = fh.read(_HEADER_STEP_BYTES)
+                if not step:
+                    break
+                head += step
+    except (OSError, EOFError, zlib.error) as err:
         raise InputError(f"{path}: cannot read ({err})") from err
-    return parse_header(head)
+    return parse_header(str(path), head)
 
 
-def parse_header(head: bytes) -> list[str]:
-    text = head.decode("utf-8-sig", errors="replace")
-    first = text.splitlines()[0] if text else ""
-    return next(csv.reader(io.StringIO(first)), [])
+def parse_header(file: str, head: bytes) -> list[str]:
+    r"""The fields of the first line of ``head``, which must hold that whole line.
+
+    >>> parse_header("f.csv", b'\xef\xbb\xbfurl,"time",os\r\nx,y,z')
+    ['url', 'time', 'os']
+    """
+    end = head.find(b"\n")
+    if end < 0 and len(head) > MAX_RECORD_BYTES:
+        raise InputError(f"{file}: the header line is longer than {MAX_RECORD_BYTES:,} bytes")
+    first = head if end < 0 else head[:end]
+    text = first.decode("utf-8-sig", errors="replace").rstrip("\r")
+    return next(csv.reader(io.StringIO(text)), [])
 
 
 def header_positions(file: str, header: list[str]) -> tuple[int, ...]:
@@ -104,9 +120,31 @@ def find_sources(location: str) -> list[SourceFile]:
     return inspect(discover(location))
 
 
+def _s3_head(uri: str, size: int) -> bytes:
+    """The object's first line (decompressed), fetched in growing ranges."""
+    from clickstream import s3
+
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if uri.lower().endswith(".gz") else None
+    head = b""
+    offset = 0
+    while b"\n" not in head and len(head) <= MAX_RECORD_BYTES and offset < size:
+        body = s3.get_object(uri, f"bytes={offset}-{offset + _HEADER_STEP_BYTES - 1}")
+        try:
+            raw = body.read()
+        except Exception as err:  # botocore streaming errors are not OSError
+            raise InputError(f"cannot read {uri}: {s3.error_message(err)}") from err
+        if not raw:
+            break
+        offset += len(raw)
+        try:
+            head += inflater.decompress(raw) if inflater else raw
+        except zlib.error as err:
+            raise InputError(f"{uri}: corrupt gzip data ({err})") from err
+    return head
+
+
 def _inspect_s3(location: str) -> list[SourceFile]:
     import fnmatch
-    import zlib
 
     from clickstream import s3
 
@@ -126,16 +164,7 @@ def _inspect_s3(location: str) -> list[SourceFile]:
         raise NoInputFilesError(location)
     sources = []
     for uri, obj in sorted(found, key=lambda item: item[0]):
-        body = (
-            s3.client()
-            .get_object(Bucket=bucket, Key=obj["Key"], Range=f"bytes=0-{_HEADER_PROBE_BYTES - 1}")[
-                "Body"
-            ]
-            .read()
-        )
-        if uri.lower().endswith(".gz"):
-            body = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body)
-        header = parse_header(body)
+        header = parse_header(uri, _s3_head(uri, int(obj["Size"])))
         positions = header_positions(uri, header)
         mtime_ns = int(obj["LastModified"].timestamp() * 1_000_000_000)
         sources.append(SourceFile(uri, int(obj["Size"]), mtime_ns, len(header), positions))

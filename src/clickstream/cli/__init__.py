@@ -13,6 +13,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Errors become one line here, once, for every command.
+    cls=_common.ErrorHandlingGroup,
 )
 
 

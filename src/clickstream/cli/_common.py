@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
 from clickstream.errors import ClickstreamError
 
@@ -41,21 +41,39 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Print a ClickstreamError as one line and exit non-zero (traceback only with --debug)."""
+def _one_line(message: str) -> str:
+    return " ".join(message.split()) or "(no message)"
 
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+
+class ErrorHandlingGroup(TyperGroup):
+    """The command group: every command's errors become one line on stderr, handled here once.
+
+    A ClickstreamError prints its message; anything else is a bug and says so (both exit
+    non-zero). ``--debug`` shows the traceback instead.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
         except ClickstreamError as err:
             if _state["debug"]:
                 raise
-            raise fail(str(err), err.exit_code) from None
+            raise fail(_one_line(str(err)), err.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted; nothing was committed by the interrupted step", 130) from None
+        except Exception as err:
+            if _state["debug"]:
+                raise
+            detail = _one_line(f"{type(err).__name__}: {err}")
+            raise fail(f"unexpected error ({detail}); rerun with --debug for details") from None
 
-    return wrapper
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """No longer needed: ErrorHandlingGroup handles every command's errors. Kept as a
+    pass-through so a command module still importing it works unchanged."""
+    return fn
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from clickstream.cli._common import err_console, handle_errors, out_console, progress_bar
+from clickstream.cli._common import err_console, out_console, progress_bar
 from clickstream.cli.etl import render_report
 
 EXAMPLES = {
@@ -26,7 +26,6 @@ EXAMPLES = {
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    @handle_errors
     def demo(
         rows: int = typer.Option(100_000, "--rows", "-n", help="Sample size."),
         lake: Path = typer.Option(Path("lake"), "--lake", "-l", help="Lake root folder."),
@@ -42,7 +41,9 @@ def register(app: typer.Typer) -> None:
         generate(sample, rows, seed=7, bad_fraction=0.02)
         err_console.print(f"generated {rows:,} sample rows in {sample}")
         with progress_bar() as progress:
-            report = run_etl(EtlOptions(input=str(sample), lake=lake, full_refresh=True), progress)
+            report = run_etl(
+                EtlOptions(input=str(sample), lake=str(lake), full_refresh=True), progress
+            )
         err_console.print(render_report(report))
         con = open_lake(lake)
         for title, sql in EXAMPLES.items():

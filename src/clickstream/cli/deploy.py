@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from clickstream.cli._common import err_console, handle_errors, out_console
+from clickstream.cli._common import err_console, out_console
 
 # Options shared by deploy, status and teardown (typer reads them as metadata only).
 REGION = typer.Option(None, "--region", help="AWS region.")
@@ -44,7 +44,6 @@ def _print_outcomes(ex: Any) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    @handle_errors
     def deploy(
         input: str = typer.Option(None, "--input", "-i", help="s3:// URI of the raw CSV."),
         region: str = REGION,
@@ -72,7 +71,6 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"follow it with: clickstream status {cluster_id}")
 
     @app.command()
-    @handle_errors
     def status(
         cluster_id: str = typer.Argument(None, help="EMR cluster id (default: the newest)."),
         region: str = REGION,
@@ -97,7 +95,6 @@ def register(app: typer.Typer) -> None:
             )
 
     @app.command()
-    @handle_errors
     def teardown(
         delete_data: bool = typer.Option(False, "--delete-data", help="Also delete the lake."),
         yes: bool = typer.Option(False, "--yes", help="Do not ask before deleting data."),

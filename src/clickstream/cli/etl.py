@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from clickstream.cli._common import err_console, handle_errors, progress_bar
+from clickstream.cli._common import err_console, progress_bar
 from clickstream.lake.report import RunReport
 
 
@@ -30,7 +30,6 @@ def render_report(report: RunReport) -> Table:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    @handle_errors
     def etl(
         input: str = typer.Option(..., "--input", "-i", help="CSV file, folder or glob."),
         lake: str = typer.Option("lake", "--lake", "-l", help="Lake root: folder or s3:// URI."),
@@ -42,9 +41,11 @@ def register(app: typer.Typer) -> None:
             False, "--full-refresh", help="Rebuild the lake from these inputs alone."
         ),
         memory_limit: str = typer.Option(
-            "2GB", "--memory-limit", help="Engine memory cap (DuckDB spills beyond it)."
+            None, "--memory-limit", help="DuckDB memory cap, e.g. 4GB (default 2GB; spills)."
         ),
-        threads: int = typer.Option(0, "--threads", help="Worker threads (0 = all cores)."),
+        threads: int = typer.Option(
+            None, "--threads", help="DuckDB worker threads (default or 0: all cores)."
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
     ) -> None:
         """Validate, clean and enrich raw clickstream CSV into the partitioned Parquet lake."""
@@ -56,7 +57,7 @@ def register(app: typer.Typer) -> None:
             engine=engine,
             full_refresh=full_refresh,
             memory_limit=memory_limit,
-            threads=threads or None,
+            threads=None if threads == 0 else threads,
             master=master,
         )
         with progress_bar(not quiet) as progress:

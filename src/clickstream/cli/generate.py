@@ -6,12 +6,11 @@ from pathlib import Path
 
 import typer
 
-from clickstream.cli._common import err_console, handle_errors
+from clickstream.cli._common import err_console
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    @handle_errors
     def generate(
         rows: int = typer.Option(..., "--rows", "-n", help="Number of page views."),
         out: Path = typer.Option(..., "--out", "-o", help="Output .csv or .csv.gz file."),

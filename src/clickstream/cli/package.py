@@ -6,12 +6,11 @@ from pathlib import Path
 
 import typer
 
-from clickstream.cli._common import err_console, handle_errors
+from clickstream.cli._common import err_console
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    @handle_errors
     def package(
         out: Path = typer.Option(Path("dist"), "--out", "-o", help="Output folder."),
     ) -> None:

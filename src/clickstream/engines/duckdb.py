@@ -7,6 +7,7 @@ Work happens in a database file inside the run's staging folder, so memory stays
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import defaultdict
@@ -21,12 +22,15 @@ from clickstream import s3
 from clickstream.contract.dialects import DUCKDB
 from clickstream.contract.rules import LAKE_COLUMNS, PARTITION_NAMES, RAW_FIELDS, contract_select
 from clickstream.engines.base import Progress, StageRequest, StageResult
-from clickstream.errors import EngineError
+from clickstream.errors import ConfigError, EngineError
+from clickstream.integrity import MAX_RECORD_BYTES
 from clickstream.sources import SourceFile
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_LIMIT = "2GB"
+#: DuckDB's per-record limit: above the census limit, so every line the census passes fits.
+MAX_LINE_BYTES = MAX_RECORD_BYTES + 1024 * 1024
 
 
 def quote_literal(value: str) -> str:
@@ -43,7 +47,10 @@ def csv_scan(files: list[SourceFile], group: int) -> str:
     paths = ", ".join(quote_literal(f.path) for f in files)
     # Explicit dialect (no sniffing): RFC 4180 quoting, every field text. Broken rows are kept
     # in the rejects tables, not dropped silently.
+    # Records up to the census limit (integrity.MAX_RECORD_BYTES) are read; a longer quoted
+    # record is rejected as LINE SIZE OVER MAXIMUM (quarantined as malformed_csv).
     options = (
+        f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {4 * MAX_LINE_BYTES}, "
         "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
         f"columns = {{{columns}}}, filename = true, store_rejects = true, "
         f"rejects_table = 'reader_rejects_{group}', rejects_scan = 'reader_scans_{group}'"
@@ -58,13 +65,24 @@ def _groups(sources: list[SourceFile]) -> list[list[SourceFile]]:
     return list(by_layout.values())
 
 
+#: A size DuckDB's memory_limit accepts: a positive number and a unit.
+_MEMORY_RE = re.compile(r"^\s*([0-9]+(\.[0-9]+)?)\s*(B|[KMGT]i?B)\s*$", re.IGNORECASE)
+
+
 class DuckDBEngine:
     name = "duckdb"
 
-    def __init__(
-        self, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None, **_: Any
-    ) -> None:
-        self.memory_limit = memory_limit
+    def __init__(self, memory_limit: str | None = None, threads: int | None = None) -> None:
+        memory_limit = memory_limit or DEFAULT_MEMORY_LIMIT
+        match = _MEMORY_RE.match(memory_limit)
+        if not match or float(match.group(1)) <= 0:
+            raise ConfigError(
+                f"invalid memory limit '{memory_limit}' (--memory-limit takes a positive size "
+                "such as 512MB or 4GB)"
+            )
+        if threads is not None and (isinstance(threads, bool) or threads < 1):
+            raise ConfigError(f"invalid --threads {threads} (1 or more; 0 means all cores)")
+        self.memory_limit = memory_limit.strip()
         self.threads = threads
 
     @contextmanager

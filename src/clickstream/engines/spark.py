@@ -89,7 +89,7 @@ def get_session(master: str | None = None) -> SparkSession:
 class SparkEngine:
     name = "spark"
 
-    def __init__(self, master: str | None = None, **_: Any) -> None:
+    def __init__(self, master: str | None = None) -> None:
         self.master = master
 
     def stage(self, request: StageRequest, progress: Progress) -> StageResult:

@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from clickstream.errors import ClickstreamError
 
@@ -16,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="clickstream_job.py", description="Run the clickstream ETL on Spark."
     )
     parser.add_argument("--input", required=True, help="CSV file, folder or glob")
-    parser.add_argument("--lake", required=True, help="lake root")
+    parser.add_argument("--lake", required=True, help="lake root: a folder or an s3:// URI")
     parser.add_argument("--full-refresh", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -26,7 +25,8 @@ def main(argv: list[str] | None = None) -> None:
         report = run_etl(
             EtlOptions(
                 input=args.input,
-                lake=Path(args.lake),
+                # The string as given: Path("s3://b/lake") would become the local "s3:/b/lake".
+                lake=args.lake,
                 engine="spark",
                 full_refresh=args.full_refresh,
             )
