@@ -1,0 +1,223 @@
+"""``stream stats``: consume as a member of a consumer group, commit statistics, then acknowledge.
+
+Order per batch: read -> compute (DuckDB) -> write the batch file -> [group lock: check the
+records are still ours, rename the file into the lake] -> acknowledge. Records delivered more than
+once (our own unacknowledged ones after a restart, or ones claimed from a dead consumer) are first
+checked against the offsets already in the lake, so a batch committed just before a crash is
+acknowledged, not counted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from clickstream.errors import StreamError
+from clickstream.stream import commit as lake
+from clickstream.stream.records import decode
+from clickstream.stream.stats import BatchSettings, BatchSummary, write_batch
+from clickstream.stream.tables import StreamLayout
+from clickstream.stream.transports import Entry, Transport, open_transport
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP = "stats"
+#: Test hook: name a point ("after_commit", "before_commit") to SIGKILL the consumer there.
+FAULT_ENV = "CLICKSTREAM_STREAM_FAULT"
+
+
+@dataclass
+class ConsumerOptions:
+    lake: str
+    url: str | None = None
+    """Broker URL; None for the embedded broker."""
+    group: str = DEFAULT_GROUP
+    consumer: str = ""
+    """This member's name in the group (default: host-pid)."""
+    batch_size: int = 1000
+    window_seconds: int = 60
+    lateness_seconds: int = 3600
+    idle_exit: float | None = None
+    """Stop after this many seconds without a record (None: run until stopped)."""
+    claim_idle_ms: int = 30_000
+    """Take over another consumer's records once unacknowledged for this long."""
+    block_ms: int = 1000
+
+
+@dataclass
+class ConsumerReport:
+    batches: int = 0
+    records: int = 0
+    events: int = 0
+    late_events: int = 0
+    dead_letters: int = 0
+    skipped_committed: int = 0
+    """Redelivered records the lake had already counted (acknowledged only)."""
+    seconds: float = 0.0
+    summaries: list[BatchSummary] = field(default_factory=list, repr=False)
+
+
+def _fault(point: str) -> None:
+    if os.environ.get(FAULT_ENV) == point:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Consumer:
+    def __init__(self, options: ConsumerOptions, transport: Transport | None = None) -> None:
+        from clickstream import s3
+
+        if s3.is_s3(options.lake):
+            raise StreamError("stream stats commits into a local lake only (s3:// is not supported yet)")
+        self.o = options
+        self.o.consumer = lake.check_name(
+            "consumer", options.consumer or f"{socket.gethostname()}-{os.getpid()}"
+        )
+        lake.check_name("group", options.group)
+        self.layout = StreamLayout(str(Path(options.lake).absolute()))
+        self.transport = transport or open_transport(options.url, options.lake)
+        self.state = lake.GroupState(self.layout, options.group)
+        self.report = ConsumerReport()
+        self._counter = 0
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, and return (safe from a signal handler)."""
+        self._stop.set()
+
+    def _check_settings(self) -> None:
+        self.state.refresh()
+        w = self.state.window_seconds
+        if w is not None and w != self.o.window_seconds:
+            raise StreamError(
+                f"consumer group {self.o.group} counts {w}s windows; use --window {w}s "
+                "or another --group"
+            )
+
+    def run(self, on_batch: Callable[[BatchSummary], None] | None = None) -> ConsumerReport:
+        started = time.monotonic()
+        self._check_settings()
+        lake.sweep_tmp(self.layout)
+        self.transport.ensure_group(self.o.group)
+        # Our own unacknowledged records first (a restart after a crash), then new ones.
+        while not self._stop.is_set():
+            pending = self.transport.pending(self.o.group, self.o.consumer, self.o.batch_size)
+            if not pending:
+                break
+            self._process(pending, redelivered=True, on_batch=on_batch)
+        last_record = last_claim = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - last_claim >= min(self.o.claim_idle_ms / 1000, 5.0):
+                last_claim = now
+                claimed = self.transport.claim(
+                    self.o.group, self.o.consumer, self.o.claim_idle_ms, self.o.batch_size
+                )
+                if claimed:
+                    self._process(claimed, redelivered=True, on_batch=on_batch)
+                    last_record = time.monotonic()
+                    continue
+            entries = self.transport.read(
+                self.o.group, self.o.consumer, self.o.batch_size, self.o.block_ms
+            )
+            if entries:
+                self._process(entries, redelivered=False, on_batch=on_batch)
+                last_record = time.monotonic()
+            elif self.o.idle_exit is not None and time.monotonic() - last_record >= self.o.idle_exit:
+                break
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _batch_id(self) -> str:
+        self._counter += 1
+        return f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{self.o.consumer}-{self._counter}"
+
+    def _process(
+        self,
+        entries: list[Entry],
+        redelivered: bool,
+        on_batch: Callable[[BatchSummary], None] | None,
+    ) -> None:
+        read_at = datetime.now(UTC)
+        if redelivered:
+            done = lake.committed_offsets(self.layout, self.o.group, [e.id for e in entries])
+            if done:
+                log.info("acknowledging %d redelivered records already in the lake", len(done))
+                self.transport.ack(self.o.group, sorted(done))
+                self.report.skipped_committed += len(done)
+                entries = [e for e in entries if e.id not in done]
+        while entries:
+            ids = [e.id for e in entries]
+            batch_id = self._batch_id()
+            tmp = lake.tmp_path(self.layout, batch_id)
+            summary = self._compute(entries, batch_id, read_at, tmp)
+            with lake.group_lock(self.layout, self.o.group):
+                owned = self.transport.owned(self.o.group, self.o.consumer, ids)
+                if len(owned) == len(ids):
+                    _fault("before_commit")
+                    final = lake.publish_file(self.layout, self.o.group, tmp)
+                    self.state.note(final, summary.max_event_time)
+                    break
+            # Another consumer claimed some of these while we worked: it counts them, not us.
+            tmp.unlink(missing_ok=True)
+            log.warning("%d records were claimed by another consumer", len(ids) - len(owned))
+            entries = [e for e in entries if e.id in owned]
+        else:
+            return
+        _fault("after_commit")
+        self.transport.ack(self.o.group, ids)
+        r = self.report
+        r.batches += 1
+        r.records += summary.records
+        r.events += summary.events
+        r.late_events += summary.late_events
+        r.dead_letters += summary.dead_letters
+        if on_batch is not None:
+            on_batch(summary)
+
+    def _compute(self, entries: list[Entry], batch_id: str, read_at: datetime, tmp: Path) -> BatchSummary:
+        import duckdb
+        import pyarrow as pa
+
+        self.state.refresh()
+        raw = pa.table(
+            {
+                "ordinal": pa.array(range(len(entries)), pa.int64()),
+                "stream_id": pa.array([e.id for e in entries], pa.string()),
+                "payload": pa.array([e.payload for e in entries], pa.binary()),
+            }
+        )
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.register("raw_batch", raw)
+            decode(con, "raw_batch", "decoded")
+            settings = BatchSettings(
+                batch_id=batch_id,
+                consumer=self.o.consumer,
+                window_seconds=self.o.window_seconds,
+                lateness_seconds=self.o.lateness_seconds,
+                watermark=self.state.watermark,
+                read_at=read_at,
+            )
+            return write_batch(con, "decoded", settings, tmp)
+        finally:
+            con.close()
+
+
+def run_consumer(
+    options: ConsumerOptions, on_batch: Callable[[BatchSummary], None] | None = None
+) -> ConsumerReport:
+    consumer = Consumer(options)
+    try:
+        return consumer.run(on_batch)
+    finally:
+        consumer.transport.close()

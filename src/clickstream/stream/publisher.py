@@ -1,0 +1,253 @@
+"""``stream publish``: put every lake event not yet published onto the stream, run by run.
+
+The lake remembers what it published in ``stream/_published/<target>.json``: for each run, its
+sequence number on the stream (runs go out in commit order), its event count and how many of its
+events are out. Each run's events go out in event-time order as ids ``<seq>-0, <seq>-1, ...``; the
+checkpoint advances after each chunk lands. After a crash the publisher resumes at the larger of
+the checkpoint and what the stream itself holds (its last id), and the broker refuses ids it
+already has, so at most the unfinished chunk is sent again and nothing reaches the stream twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clickstream.errors import StreamError
+from clickstream.stream.records import encode_sql
+from clickstream.stream.tables import StreamLayout
+from clickstream.stream.transports import PAST, Transport, open_transport
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+CHUNK = 2000
+#: Test hook: SIGKILL the publisher after this many chunks.
+FAULT_ENV = "CLICKSTREAM_PUBLISH_KILL_AFTER_CHUNKS"
+
+
+@dataclass
+class RunProgress:
+    run_id: str
+    seq: int
+    events: int
+    published: int = 0
+
+
+@dataclass
+class Checkpoint:
+    target: str
+    runs: list[RunProgress] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "target": self.target,
+            "runs": [vars(r) for r in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Checkpoint:
+        """Validate everything: a wrong checkpoint would skip or repeat events."""
+
+        def bad(why: str) -> StreamError:
+            return StreamError(f"{where}: invalid publish checkpoint ({why})")
+
+        if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
+            raise bad(f"expected an object with version {CHECKPOINT_VERSION}")
+        if not isinstance(data.get("target"), str) or not isinstance(data.get("runs"), list):
+            raise bad("'target' must be a string and 'runs' a list")
+        runs, seen = [], set()
+        for i, r in enumerate(data["runs"]):
+            if not isinstance(r, dict) or set(r) != {"run_id", "seq", "events", "published"}:
+                raise bad(f"run #{i} must have exactly run_id, seq, events, published")
+            ints = [r["seq"], r["events"], r["published"]]
+            if not isinstance(r["run_id"], str) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in ints
+            ):
+                raise bad(f"run #{i} has wrong types")
+            if r["seq"] != i + 1 or not 0 <= r["published"] <= r["events"] or r["run_id"] in seen:
+                raise bad(f"run #{i} ({r['run_id']}) is out of sequence or over-counted")
+            seen.add(r["run_id"])
+            runs.append(RunProgress(r["run_id"], r["seq"], r["events"], r["published"]))
+        return cls(data["target"], runs)
+
+
+def checkpoint_path(layout: StreamLayout, target: str) -> Path:
+    digest = hashlib.sha256(target.encode()).hexdigest()[:16]
+    return Path(layout.published) / f"{digest}.json"
+
+
+def load_checkpoint(path: Path, target: str) -> Checkpoint:
+    if not path.exists():
+        return Checkpoint(target)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise StreamError(f"{path}: unreadable publish checkpoint ({err})") from err
+    return Checkpoint.from_dict(data, str(path))
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(checkpoint.to_dict(), fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class PublishReport:
+    runs: int = 0
+    events: int = 0
+    seconds: float = 0.0
+
+
+def _run_files(lake: str, run_id: str) -> list[str]:
+    """The run's data files: the engine names them ``<run_id>_<n>.parquet`` in each partition."""
+    table = Path(lake) / "clickstream"
+    return sorted(str(p) for p in table.glob(f"year=*/month=*/{run_id}_*.parquet"))
+
+
+class Publisher:
+    def __init__(self, lake: str, url: str | None, transport: Transport | None = None) -> None:
+        from clickstream import s3
+        from clickstream.lake.store import open_store
+
+        if s3.is_s3(lake):
+            raise StreamError("stream publish reads a local lake only (s3:// is not supported yet)")
+        self.store = open_store(lake)
+        self.lake = self.store.root
+        self.transport = transport or open_transport(url, lake)
+        self.layout = StreamLayout(self.lake)
+        self.path = checkpoint_path(self.layout, self.transport.endpoint)
+        self._chunks = 0
+
+    def publish_new(self, progress: Callable[[str, int], None] | None = None) -> PublishReport:
+        """Publish every committed run not (fully) published yet; returns what went out."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StreamError(
+                    f"another publisher is publishing {self.lake} to {self.transport.endpoint}"
+                ) from None
+            return self._publish_new(progress)
+
+    def _publish_new(self, progress: Callable[[str, int], None] | None) -> PublishReport:
+        started = time.monotonic()
+        report = PublishReport()
+        checkpoint = load_checkpoint(self.path, self.transport.endpoint)
+        known = {r.run_id: r for r in checkpoint.runs}
+        for run in self.store.reports():
+            if run.run_id not in known and run.rows_written > 0:
+                entry = RunProgress(run.run_id, len(checkpoint.runs) + 1, run.rows_written)
+                checkpoint.runs.append(entry)
+                known[run.run_id] = entry
+        for entry in checkpoint.runs:
+            if entry.published >= entry.events:
+                continue
+            sent = self._publish_run(entry, checkpoint, progress)
+            report.runs += 1
+            report.events += sent
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _publish_run(
+        self,
+        entry: RunProgress,
+        checkpoint: Checkpoint,
+        progress: Callable[[str, int], None] | None,
+    ) -> int:
+        import duckdb
+
+        on_stream = self.transport.published(entry.seq)
+        start = max(entry.published, min(on_stream or 0, entry.events))
+        if on_stream == PAST:
+            start = entry.events
+        files = _run_files(self.lake, entry.run_id)
+        if not files and start < entry.events:
+            log.warning("run %s has no data files left (a full refresh replaced it)", entry.run_id)
+            start = entry.events
+        sent = 0
+        if start < entry.events:
+            con = duckdb.connect()
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                source = f"SELECT * FROM read_parquet([{listed}])"
+                reader = con.execute(
+                    f"SELECT payload FROM ({encode_sql(source)}) OFFSET {start}"
+                ).fetch_record_batch(CHUNK)
+                position = start
+                for batch in reader:
+                    payloads = batch.column(0).to_pylist()
+                    self.transport.publish(entry.seq, position, payloads)
+                    position += len(payloads)
+                    sent += len(payloads)
+                    entry.published = position
+                    save_checkpoint(self.path, checkpoint)
+                    self._maybe_fault()
+                    if progress is not None:
+                        progress(entry.run_id, sent)
+            finally:
+                con.close()
+            if position != entry.events:
+                raise StreamError(
+                    f"run {entry.run_id}: the lake holds {position} events but its report says "
+                    f"{entry.events}"
+                )
+        entry.published = entry.events
+        save_checkpoint(self.path, checkpoint)
+        return sent
+
+    def _maybe_fault(self) -> None:
+        self._chunks += 1
+        limit = os.environ.get(FAULT_ENV)
+        if limit and self._chunks >= int(limit):
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def publish(
+    lake: str,
+    url: str | None = None,
+    follow: bool = False,
+    poll_seconds: float = 2.0,
+    stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[str, int], None] | None = None,
+) -> PublishReport:
+    """Publish what is new; with ``follow``, keep publishing each new run until ``stop()``."""
+    publisher = Publisher(lake, url)
+    total = PublishReport()
+    try:
+        while True:
+            report = publisher.publish_new(progress)
+            total.runs += report.runs
+            total.events += report.events
+            total.seconds += report.seconds
+            if not follow or stop():
+                return total
+            deadline = time.monotonic() + poll_seconds
+            while time.monotonic() < deadline and not stop():
+                time.sleep(0.1)
+            if stop():
+                return total
+    finally:
+        publisher.close()

