@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from clickstream.cli import _common, catalog, ddl, demo, deploy, etl, generate, package, sql
+from clickstream.cli import _common, catalog, ddl, demo, deploy, etl, generate, package, report, sql
 
 app = typer.Typer(
     name="clickstream",
@@ -25,7 +25,7 @@ def _options(
     _common.configure(debug)
 
 
-for module in (etl, generate, demo, sql, catalog, ddl, package, deploy):
+for module in (etl, generate, demo, sql, catalog, ddl, package, deploy, report):
     module.register(app)
 
 

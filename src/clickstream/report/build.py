@@ -1,0 +1,165 @@
+"""``clickstream report``: query the lake once (in parallel), render, write one HTML file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from clickstream.errors import ConfigError, LakeError
+from clickstream.report import dashboard as dash
+from clickstream.report import format as fmt
+from clickstream.report.period import Period, choose_period
+from clickstream.report.queries import STREAM_WINDOWS, Rows
+
+Progress = Callable[[str, float | None], None]
+PLOTLY_VERSION = "4.1.1"
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    lake: str
+    """Lake root: a folder or an s3:// URI."""
+    out: Path
+    """The HTML file to write (replaced atomically)."""
+    start: date | None = None
+    """First UTC day of the period; default: 30 days before ``end``."""
+    end: date | None = None
+    """Last UTC day of the period; default: the last day with data."""
+    host: str | None = None
+    """Only page views of this host (url_host); default: every host."""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    path: Path
+    size: int
+    period: Period
+    query_seconds: float
+    total_seconds: float
+
+
+def normalise_host(host: str | None) -> str | None:
+    if host is None:
+        return None
+    cleaned = host.strip().lower()
+    if not cleaned:
+        raise ConfigError("--host: give a host name such as www.example.com")
+    return cleaned
+
+
+def check_out(out: Path) -> None:
+    """Refuse an --out that cannot be written, before any work is done."""
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; name a file, such as {out / 'report.html'}")
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise ConfigError(f"--out {out}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: no permission to write in {parent}")
+
+
+def write_atomic(out: Path, text: str) -> int:
+    """Write via a temporary file in the same folder, so a reader never sees half a report."""
+    data = text.encode()
+    parent = out.absolute().parent
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except OSError as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"--out {out}: cannot write it ({err.strerror or err})") from None
+    return len(data)
+
+
+def build_report(options: ReportOptions, progress: Progress | None = None) -> ReportResult:
+    """Compute every number in one read-only DuckDB session over the lake and write the page."""
+    from clickstream.lake.store import open_store
+    from clickstream.query.session import open_lake
+    from clickstream.report import queries as q
+    from clickstream.report.render import render
+
+    started = time.perf_counter()
+    say: Progress = progress or (lambda stage, fraction: None)
+    host = normalise_host(options.host)
+    check_out(options.out)
+    say("opening the lake", 0.0)
+    session = open_lake(options.lake)
+    try:
+        say("finding the period", 0.05)
+        bounds = q.fetch(session, "bounds", q.bounds_sql(host))[0]
+        period = choose_period(options.start, options.end, bounds["first_day"], bounds["last_day"])
+        queries = q.period_queries(period, host, q.has_table(session, STREAM_WINDOWS))
+        total = len(queries)
+
+        def done(name: str, finished: int) -> None:
+            say(f"querying ({finished}/{total}: {name})", 0.1 + 0.8 * finished / total)
+
+        results = q.run_all(session, queries, done)
+    finally:
+        session.close()
+    query_seconds = time.perf_counter() - started
+    if not results["kpis"][0]["pageviews"]:
+        on_host = f" on {host}" if host else ""
+        raise LakeError(
+            f"no page views{on_host} between {period.start} and {period.end}; the lake has "
+            f"page views{on_host} from {bounds['first_day']} to {bounds['last_day']}"
+        )
+    say("reading run reports", 0.9)
+    reports = open_store(options.lake).reports()
+    say("rendering", 0.95)
+    context = _context(options, host, period, bounds, results, reports, query_seconds)
+    size = write_atomic(options.out, render(context, {"charts": dash.chart_specs(results, period)}))
+    say("done", 1.0)
+    return ReportResult(options.out, size, period, query_seconds, time.perf_counter() - started)
+
+
+def _context(
+    options: ReportOptions,
+    host: str | None,
+    period: Period,
+    bounds: dict[str, Any],
+    results: dict[str, Rows],
+    reports: list[Any],
+    seconds: float,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    tables: dict[str, dash.Table | None] = {
+        name: dash.table(name, title, results[name], columns)
+        for name, (title, columns) in dash.BREAKDOWN_TABLES.items()
+    }
+    tables["rejected"] = dash.table(
+        "rejected",
+        "Quarantined rows by reason",
+        results["rejected"],
+        [dash.Column("reason", "Reason"), dash.Column("rows", "Rows", "count")],
+        note="whole lake",
+    )
+    tables["runs"] = dash.runs_table(reports)
+    stream = results.get("stream_windows")
+    tables["stream_windows"] = dash.stream_table(stream) if stream is not None else None
+    chart_sources = ("sources", "browsers", "systems", "screens", "hosts", "rejected")
+    return {
+        "period": period,
+        "previous": period.previous,
+        "hourly": period.hourly,
+        "host": host,
+        "lake": options.lake,
+        "generated": fmt.timestamp(now),
+        "seconds": f"{seconds:.1f} s",
+        "plotly_version": PLOTLY_VERSION,
+        "kpis": dash.kpis(results["kpis"][0]),
+        "tables": tables,
+        "empty_charts": [name for name in chart_sources if not results[name]],
+        "freshness": dash.freshness(bounds, reports, results["lake"][0], now),
+    }

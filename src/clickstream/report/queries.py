@@ -1,0 +1,291 @@
+"""The dashboard's numbers, as SQL over the same view definitions as ``clickstream sql``.
+
+A period (and host) is applied by shadowing: a WITH list redefines ``clickstream`` as the page
+views in scope and re-declares every view from its one SQL file on top of it, so a query written
+against ``sessions`` or ``top_pages`` reads exactly what `clickstream sql` would on a lake that held
+only those page views. Metrics are aggregated by DuckDB; Python only formats them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from clickstream.errors import QueryError
+from clickstream.query.views import VIEW_NAMES, view_sql
+from clickstream.report.period import Period
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from clickstream.query.session import LakeSession
+
+Rows = list[dict[str, Any]]
+#: How many rows each "top" table shows.
+TOP = 10
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _day(value: object) -> str:
+    return f"DATE '{value}'"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The page views a query sees: a span of UTC days and optionally one host."""
+
+    period: Period
+    host: str | None
+
+    def where(self) -> str:
+        start, end = self.period.start, self.period.end
+        conditions = [
+            f"event_date BETWEEN {_day(start)} AND {_day(end)}",
+            # On the hive partition columns, so DuckDB skips other months' files unread.
+            f"year BETWEEN {start.year} AND {end.year}",
+            f"make_date(year, month, 1) BETWEEN {_day(start.replace(day=1))} AND {_day(end)}",
+        ]
+        if self.host is not None:
+            conditions.append(f"url_host = {literal(self.host)}")
+        return " AND ".join(conditions)
+
+    def with_clause(self) -> str:
+        """``WITH clickstream AS (...), <each view> AS (...)``: the views over the scope only."""
+        parts = [f"clickstream AS (SELECT * FROM main.clickstream WHERE {self.where()})"]
+        parts += [f"{name} AS ({view_sql(name)})" for name in VIEW_NAMES]
+        return "WITH " + ",\n".join(parts)
+
+
+def _ranked(select: str, order: str) -> str:
+    """Top rows of a grouped query, with each row's share of the whole (before the limit)."""
+    return (
+        f"SELECT *, CAST({order} AS DOUBLE) / nullif(sum({order}) OVER (), 0) AS share "
+        f"FROM ({select}) ORDER BY {order} DESC, 1 LIMIT {TOP}"
+    )
+
+
+def kpi_sql(period: Period, host: str | None) -> str:
+    """One row: each KPI for the period, for the period before, and its change.
+
+    Visits are built from the page views of both periods together and belong to the period in
+    which they start; relative change is current / previous - 1, bounce rate change is in points.
+    """
+    both = Scope(Period(period.previous.start, period.end), host)
+    cur = _day(period.start)
+    labelled = f"CASE WHEN {{}} >= {cur} THEN 'current' ELSE 'previous' END"
+    metrics = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "avg_duration")
+    columns = []
+    for m in metrics:
+        columns.append(f"max({m}) FILTER (WHERE period = 'current') AS {m}")
+        columns.append(f"max({m}) FILTER (WHERE period = 'previous') AS {m}_previous")
+    changes = [
+        f"{m} / nullif({m}_previous, 0) - 1 AS {m}_change" for m in metrics if m != "bounce_rate"
+    ]
+    changes.append("bounce_rate - bounce_rate_previous AS bounce_rate_change")
+    return f"""{both.with_clause()},
+events AS (
+  SELECT {labelled.format("event_date")} AS period,
+         count(*) AS pageviews, count(DISTINCT anonymous_user_id) AS visitors
+  FROM clickstream GROUP BY 1
+), visits AS (
+  SELECT {labelled.format("CAST(session_start AS DATE)")} AS period,
+         count(*) AS visits, avg(pageviews) AS views_per_visit,
+         avg(CASE WHEN is_bounce THEN 1.0 ELSE 0.0 END) AS bounce_rate,
+         avg(duration_seconds) AS avg_duration
+  FROM sessions GROUP BY 1
+), both_periods AS (
+  SELECT period, e.visitors, v.visits, e.pageviews, v.views_per_visit, v.bounce_rate,
+         v.avg_duration
+  FROM (VALUES ('current'), ('previous')) p(period)
+  LEFT JOIN events e USING (period) LEFT JOIN visits v USING (period)
+), pivoted AS (SELECT {", ".join(columns)} FROM both_periods)
+SELECT *, {", ".join(changes)} FROM pivoted"""
+
+
+def timeseries_sql(period: Period, host: str | None) -> str:
+    """Visitors and page views per day (per hour for short periods), empty buckets as zero."""
+    scope = Scope(period, host).with_clause()
+    after = _day(period.end + timedelta(days=1))
+    if period.hourly:
+        return f"""{scope},
+buckets AS (
+  SELECT date_trunc('hour', event_time) AS bucket, count(*) AS pageviews,
+         count(DISTINCT anonymous_user_id) AS visitors
+  FROM clickstream GROUP BY 1
+)
+SELECT r.range AS bucket, coalesce(b.pageviews, 0) AS pageviews,
+       coalesce(b.visitors, 0) AS visitors
+FROM range(CAST({_day(period.start)} AS TIMESTAMP), CAST({after} AS TIMESTAMP),
+           INTERVAL 1 HOUR) r
+LEFT JOIN buckets b ON b.bucket = r.range ORDER BY 1"""
+    return f"""{scope}
+SELECT CAST(r.range AS DATE) AS bucket, coalesce(d.pageviews, 0) AS pageviews,
+       coalesce(d.unique_users, 0) AS visitors
+FROM range(CAST({_day(period.start)} AS TIMESTAMP), CAST({after} AS TIMESTAMP),
+           INTERVAL 1 DAY) r
+LEFT JOIN pageviews_daily d ON d.event_date = CAST(r.range AS DATE) ORDER BY 1"""
+
+
+#: The period's breakdowns: name -> SELECT over the scoped views (ranked by the last column).
+BREAKDOWNS: dict[str, tuple[str, str]] = {
+    "top_pages": (
+        "SELECT url_host AS host, url_path AS path, unique_users AS visitors, pageviews "
+        "FROM top_pages",
+        "pageviews",
+    ),
+    "entry_pages": (
+        "SELECT landing_path AS path, avg(CASE WHEN is_bounce THEN 1.0 ELSE 0.0 END) "
+        "AS bounce_rate, count(*) AS visits FROM sessions GROUP BY 1",
+        "visits",
+    ),
+    "exit_pages": (
+        "SELECT exit_path AS path, count(*) AS exits FROM sessions GROUP BY 1",
+        "exits",
+    ),
+    "sources": (
+        "SELECT utm_source AS source, count(DISTINCT anonymous_user_id) AS visitors, "
+        "count(*) AS visits FROM sessions GROUP BY 1",
+        "visits",
+    ),
+    "mediums": (
+        "SELECT utm_medium AS medium, count(DISTINCT anonymous_user_id) AS visitors, "
+        "count(*) AS visits FROM sessions GROUP BY 1",
+        "visits",
+    ),
+    "campaigns": (
+        "SELECT utm_campaign AS campaign, count(DISTINCT anonymous_user_id) AS visitors, "
+        "count(*) AS visits FROM sessions GROUP BY 1",
+        "visits",
+    ),
+    "browsers": (
+        "SELECT browser, sum(pageviews) AS pageviews FROM devices GROUP BY 1",
+        "pageviews",
+    ),
+    "systems": ("SELECT os, sum(pageviews) AS pageviews FROM devices GROUP BY 1", "pageviews"),
+    "screens": (
+        "SELECT CASE WHEN screen_width IS NOT NULL "
+        "THEN screen_width || '×' || screen_height END AS screen, "
+        "sum(pageviews) AS pageviews FROM devices GROUP BY 1",
+        "pageviews",
+    ),
+    "hosts": (
+        "SELECT url_host AS host, sum(pageviews) AS pageviews FROM top_pages GROUP BY 1",
+        "pageviews",
+    ),
+}
+
+
+def bounds_sql(host: str | None) -> str:
+    """The lake's first and last day with page views, its newest event and its size."""
+    where = f" WHERE url_host = {literal(host)}" if host is not None else ""
+    return (
+        "SELECT min(event_date) AS first_day, max(event_date) AS last_day, "
+        f"max(event_time) AS newest_event, count(*) AS pageviews FROM clickstream{where}"
+    )
+
+
+LAKE_QUERIES: dict[str, str] = {
+    "rejected": (
+        "SELECT reject_reason AS reason, count(*) AS rows FROM clickstream_rejected "
+        "GROUP BY 1 ORDER BY 2 DESC, 1"
+    ),
+    "lake": (
+        "SELECT rows, rejected, CAST(rejected AS DOUBLE) / nullif(rows + rejected, 0) "
+        "AS rejected_share FROM (SELECT (SELECT count(*) FROM clickstream) AS rows, "
+        "(SELECT count(*) FROM clickstream_rejected) AS rejected)"
+    ),
+}
+
+STREAM_WINDOWS = "stream_windows"
+
+
+def period_queries(period: Period, host: str | None, stream: bool) -> dict[str, str]:
+    """Every query of a report, by name (independent of each other, so they may run at once)."""
+    scope = Scope(period, host).with_clause()
+    queries = {"kpis": kpi_sql(period, host), "timeseries": timeseries_sql(period, host)}
+    for name, (select, order) in BREAKDOWNS.items():
+        queries[name] = f"{scope}\n{_ranked(select, order)}"
+    queries.update(LAKE_QUERIES)
+    if stream:
+        queries["stream_windows"] = f"SELECT * FROM {STREAM_WINDOWS} ORDER BY 1 DESC LIMIT 12"
+    return queries
+
+
+def _rows(result: Any) -> Rows:
+    columns = [d[0] for d in result.description or []]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def _failed(name: str, err: Exception) -> QueryError:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return QueryError(f"report query '{name}' failed: {lines[0] if lines else type(err).__name__}")
+
+
+def fetch(session: LakeSession, name: str, sql: str) -> Rows:
+    """Run one query through the session's fence."""
+    try:
+        return _rows(session.execute(sql))
+    except QueryError as err:
+        raise _failed(name, err) from None
+
+
+def has_table(session: LakeSession, name: str) -> bool:
+    rows = fetch(
+        session,
+        "catalog",
+        f"SELECT count(*) AS n FROM information_schema.tables WHERE table_name = {literal(name)}",
+    )
+    return bool(rows[0]["n"])
+
+
+def _fetch_on(cursor: duckdb.DuckDBPyConnection, name: str, sql: str) -> Rows:
+    import duckdb
+
+    try:
+        return _rows(cursor.execute(sql))
+    except duckdb.Error as err:
+        raise _failed(name, err) from None
+
+
+def run_all(
+    session: LakeSession,
+    queries: Mapping[str, str],
+    done: Callable[[str, int], None] | None = None,
+    workers: int = 4,
+) -> dict[str, Rows]:
+    """Run the queries several at once, on cursors of the session's one DuckDB database.
+
+    Each query passes the session's statement fence first; the cursors share the database and
+    so its locked configuration (file access limited to the lake, no extensions, no network).
+    """
+    checked = {}
+    for name, sql in queries.items():
+        try:
+            statements = session.statements(sql)
+        except QueryError as err:
+            raise _failed(name, err) from None
+        if len(statements) != 1:
+            raise QueryError(f"report query '{name}' is not one statement")
+        checked[name] = statements[0].sql
+    cursors = {name: session.con.cursor() for name in checked}
+    results: dict[str, Rows] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(checked)))) as pool:
+            futures = {
+                pool.submit(_fetch_on, cursors[name], name, sql): name
+                for name, sql in checked.items()
+            }
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if done is not None:
+                    done(futures[future], len(results))
+    finally:
+        for cursor in cursors.values():
+            cursor.close()
+    return results
