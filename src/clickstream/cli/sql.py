@@ -2,72 +2,69 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from clickstream.cli._common import err_console, handle_errors, out_console
 from clickstream.errors import ClickstreamError, ConfigError
+from clickstream.query.output import FORMATS, printable
 
-FORMATS = ("table", "csv", "json")
 HISTORY = Path("~/.clickstream_history").expanduser()
 
 
-def _cell(value: Any) -> str:
-    return "NULL" if value is None else str(value)
+def print_result(session: Any, sql: str, fmt: str) -> None:
+    """Run fenced SQL and stream its result to stdout (row count and notes on stderr)."""
+    from clickstream.query import output
 
-
-def print_result(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    columns, batches = session.batches(sql)
     if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(["" if v is None else v for v in row] for row in rows)
+        output.write_csv(columns, batches, sys.stdout)
     elif fmt == "json":
-        json.dump(
-            [dict(zip(columns, row, strict=True)) for row in rows],
-            sys.stdout,
-            default=str,
-            ensure_ascii=False,
-        )
-        sys.stdout.write("\n")
+        output.write_json(columns, batches, sys.stdout)
     else:
-        table = Table(*columns, show_lines=False)
-        for row in rows:
-            table.add_row(*(_cell(v) for v in row))
-        out_console.print(table)
-        err_console.print(f"{len(rows):,} row{'s' if len(rows) != 1 else ''}")
+        n, cut = output.write_table(columns, batches, out_console)
+        if cut:
+            err_console.print(
+                f"first {n:,} rows shown; use --format csv or json for every row",
+                markup=False,
+                highlight=False,
+            )
+        else:
+            err_console.print(f"{n:,} row{'s' if n != 1 else ''}", markup=False)
+    sys.stdout.flush()
 
 
-def _dot_command(con: Any, line: str) -> bool:
+def _error(err: ClickstreamError) -> None:
+    err_console.print("error: " + printable(" ".join(str(err).split())), style="red",
+                      markup=False, highlight=False)  # fmt: skip
+
+
+def _dot_command(session: Any, line: str) -> bool:
     """Handle .tables / .schema / .help / .quit; return False to leave the prompt."""
-    from clickstream.query.session import run_query
-
     word, _, arg = line.partition(" ")
     if word in (".quit", ".exit"):
         return False
     if word == ".tables":
-        cols, rows = run_query(
-            con,
+        print_result(
+            session,
             "SELECT table_name, table_type FROM information_schema.tables "
             "ORDER BY table_type, table_name",
+            "table",
         )
-        print_result(cols, rows, "table")
     elif word == ".schema" and arg:
-        print_result(*run_query(con, f"DESCRIBE {arg.strip()}"), "table")
+        from clickstream.sqltext import sql_identifier
+
+        print_result(session, f"DESCRIBE {sql_identifier(arg.strip())}", "table")
     else:
-        err_console.print(".tables | .schema NAME | .quit — statements end with ';'")
+        err_console.print(".tables | .schema NAME | .quit — statements end with ';'", markup=False)
     return True
 
 
-def repl(con: Any, fmt: str) -> None:
+def repl(session: Any, fmt: str) -> None:
     """A small SQL prompt: multi-line statements ending in ';', history, dot commands."""
-    from clickstream.query.session import run_query
-
     try:
         import readline
 
@@ -75,7 +72,9 @@ def repl(con: Any, fmt: str) -> None:
             readline.read_history_file(HISTORY)
     except (ImportError, OSError):
         readline = None  # type: ignore[assignment]
-    err_console.print("clickstream SQL over the lake — .tables to list, .quit to leave")
+    err_console.print(
+        "clickstream SQL over the lake — .tables to list, .quit to leave", markup=False
+    )
     buffer: list[str] = []
     while True:
         try:
@@ -85,19 +84,19 @@ def repl(con: Any, fmt: str) -> None:
             break
         if not buffer and line.strip().startswith("."):
             try:
-                if not _dot_command(con, line.strip()):
+                if not _dot_command(session, line.strip()):
                     break
             except ClickstreamError as err:
-                err_console.print(f"[red]{err}[/]", highlight=False)
+                _error(err)
             continue
         buffer.append(line)
         if not line.rstrip().endswith(";"):
             continue
         sql, buffer = "\n".join(buffer), []
         try:
-            print_result(*run_query(con, sql), fmt)
+            print_result(session, sql, fmt)
         except ClickstreamError as err:
-            err_console.print(f"[red]{err}[/]", highlight=False)
+            _error(err)
     if readline is not None:
         try:
             readline.write_history_file(HISTORY)
@@ -112,19 +111,19 @@ def register(app: typer.Typer) -> None:
         query: str = typer.Argument(None, help="SQL to run; omit for a prompt (or pipe it in)."),
         lake: str = typer.Option("lake", "--lake", "-l", help="Lake root: folder or s3:// URI."),
         fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
-        allow_path: list[Path] = typer.Option(
+        allow_path: list[str] = typer.Option(
             [], "--allow-path", help="Also allow reading this file or folder (repeatable)."
         ),
     ) -> None:
-        """Query the lake: tables clickstream, clickstream_rejected and the analytics views."""
-        from clickstream.query.session import open_lake, run_query
+        """Query the lake (read-only): tables clickstream, clickstream_rejected and the views."""
+        from clickstream.query.session import open_lake
 
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format '{fmt}' (choose one of: {', '.join(FORMATS)})")
-        con = open_lake(lake, allow_path)
         if query is None and not sys.stdin.isatty():
             query = sys.stdin.read()
-        if query is None:
-            repl(con, fmt)
-            return
-        print_result(*run_query(con, query), fmt)
+        with open_lake(lake, allow_path) as session:
+            if query is None:
+                repl(session, fmt)
+            else:
+                print_result(session, query, fmt)

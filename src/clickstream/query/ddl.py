@@ -19,6 +19,7 @@ from clickstream.contract.schema import (
 from clickstream.errors import ConfigError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.query.views import VIEW_NAMES, view_sql
+from clickstream.sqltext import sql_list, sql_literal
 
 DIALECTS = ("duckdb", "spark", "athena")
 
@@ -33,10 +34,6 @@ _HIVE_TYPES = {
     "DATE": "date",
     "MAP(VARCHAR, VARCHAR)": "map<string,string>",
 }
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _join(location: str, *parts: str) -> str:
@@ -70,16 +67,36 @@ def _views(dialect: str, create: str) -> list[str]:
     return [f"{create} {name} AS\n{transpile(view_sql(name), dialect)}" for name in VIEW_NAMES]
 
 
-def _duckdb(lake: str) -> list[str]:
-    table = _join(lake, TABLE, "**", "*.parquet")
-    rejected = _join(lake, REJECTED_TABLE, "*.parquet")
+def base_table_sql(table: str, files: str | list[str]) -> str:
+    """The SELECT behind a base table on DuckDB: a glob, or an explicit list of files.
+
+    ``union_by_name`` tolerates files written by earlier schema versions (missing columns: NULL).
+    An empty list gives a typed, empty table (a lake whose every row was rejected).
+    """
+    columns = (*OUTPUT_COLUMNS, *PARTITION_COLUMNS) if table == TABLE else REJECTED_COLUMNS
+    if isinstance(files, list) and not files:
+        cols = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in columns)
+        return f"SELECT {cols} WHERE FALSE"
+    source = sql_literal(files) if isinstance(files, str) else sql_list(files)
+    hive = "true" if table == TABLE else "false"
+    return f"SELECT * FROM read_parquet({source}, hive_partitioning = {hive}, union_by_name = true)"
+
+
+def duckdb_statements(tables: dict[str, str | list[str]]) -> list[str]:
+    """CREATE VIEW statements for the base tables (name -> glob or files) and every view."""
     return [
-        f"CREATE OR REPLACE VIEW {TABLE} AS SELECT * FROM read_parquet({_literal(table)}, "
-        "hive_partitioning = true, union_by_name = true)",
-        f"CREATE OR REPLACE VIEW {REJECTED_TABLE} AS SELECT * FROM read_parquet("
-        f"{_literal(rejected)}, union_by_name = true)",
+        *(f"CREATE OR REPLACE VIEW {t} AS {base_table_sql(t, f)}" for t, f in tables.items()),
         *_views("duckdb", "CREATE OR REPLACE VIEW"),
     ]
+
+
+def _duckdb(lake: str) -> list[str]:
+    return duckdb_statements(
+        {
+            TABLE: _join(lake, TABLE, "**", "*.parquet"),
+            REJECTED_TABLE: _join(lake, REJECTED_TABLE, "*.parquet"),
+        }
+    )
 
 
 def _spark(lake: str) -> list[str]:
@@ -87,9 +104,9 @@ def _spark(lake: str) -> list[str]:
     # nothing needs repairing; mergeSchema tolerates files from earlier schema versions.
     return [
         f"CREATE OR REPLACE TEMPORARY VIEW {TABLE} USING parquet "
-        f"OPTIONS (path {_literal(_join(lake, TABLE))}, mergeSchema 'true')",
+        f"OPTIONS (path {sql_literal(_join(lake, TABLE))}, mergeSchema 'true')",
         f"CREATE OR REPLACE TEMPORARY VIEW {REJECTED_TABLE} USING parquet "
-        f"OPTIONS (path {_literal(_join(lake, REJECTED_TABLE))})",
+        f"OPTIONS (path {sql_literal(_join(lake, REJECTED_TABLE))})",
         *_views("spark", "CREATE OR REPLACE TEMPORARY VIEW"),
     ]
 
@@ -128,14 +145,14 @@ def _athena(lake: str) -> list[str]:
     table_location = _join(lake, TABLE) + "/"
     partitions = ", ".join(f"`{c.name}` {_HIVE_TYPES[c.type]}" for c in PARTITION_COLUMNS)
     properties = projection_properties(table_location)
-    props = ",\n".join(f"  {_literal(k)} = {_literal(v)}" for k, v in properties.items())
+    props = ",\n".join(f"  {sql_literal(k)} = {sql_literal(v)}" for k, v in properties.items())
     return [
         f"CREATE EXTERNAL TABLE IF NOT EXISTS {TABLE} (\n{_hive_columns(OUTPUT_COLUMNS)}\n)\n"
         f"PARTITIONED BY ({partitions})\nSTORED AS PARQUET\n"
-        f"LOCATION {_literal(table_location)}\nTBLPROPERTIES (\n{props}\n)",
+        f"LOCATION {sql_literal(table_location)}\nTBLPROPERTIES (\n{props}\n)",
         f"CREATE EXTERNAL TABLE IF NOT EXISTS {REJECTED_TABLE} (\n"
         f"{_hive_columns(REJECTED_COLUMNS)}\n)\nSTORED AS PARQUET\n"
-        f"LOCATION {_literal(_join(lake, REJECTED_TABLE) + '/')}",
+        f"LOCATION {sql_literal(_join(lake, REJECTED_TABLE) + '/')}",
         *athena_views(),
     ]
 

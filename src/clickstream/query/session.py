@@ -1,121 +1,226 @@
 """Open a lake for querying in DuckDB: its tables and views, read-only and fenced in.
 
-Safety: only read statements are accepted (DuckDB's own parser classifies them), and file access
-is limited to the lake (plus paths the user explicitly allows), with the configuration locked so
-a query cannot lift the fence.
+Two independent layers:
+
+1. The statement fence (``query.fence``): only SELECTs (and EXPLAIN of one) run, and no table
+   function that runs SQL text or changes the session.
+2. The connection itself, configured before anything user-written is even parsed:
+   ``autoinstall_known_extensions`` and ``autoload_known_extensions`` off at connect time (a
+   query never downloads or loads an extension; httpfs is loaded by path for an S3 lake),
+   Python replacement scans off, external access off with ``allowed_paths`` set to the exact
+   data files of the lake (listed here, symlinks that lead out of the lake left out) plus the
+   user's ``--allow-path`` entries, credentials only in a TEMPORARY secret (DuckDB shows it
+   redacted), the ``s3_*`` settings empty, then ``lock_configuration``.
+
+Readers never modify the lake: a lake with a commit log in ``_runs/`` (a run committing now, or
+one that was interrupted) is refused in one line; the next writer finishes or undoes it.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
-from collections.abc import Sequence
-from pathlib import Path
-
-import duckdb
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from clickstream import s3
-from clickstream.contract.schema import REJECTED_COLUMNS
 from clickstream.errors import LakeError, QueryError
-from clickstream.lake.layout import LakeLayout
-from clickstream.lake.store import LakeStore, LocalLake, open_store
-from clickstream.query.views import VIEW_NAMES, view_sql
+from clickstream.lake.layout import REJECTED_TABLE, TABLE
+from clickstream.lake.store import LakeStore, open_store
+from clickstream.query import fence
+from clickstream.query.ddl import duckdb_statements
+from clickstream.sqltext import sql_list, sql_literal
 
-#: Statement types a query may use: reading only.
-READ_ONLY = {"SELECT", "EXPLAIN", "PRAGMA"}
+#: Settings fixed when the connection is created, before any SQL can run.
+CONNECT_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "allow_persistent_secrets": False,
+    "python_enable_replacements": False,
+}
+
+#: Rows fetched per Arrow batch when streaming a result.
+BATCH_ROWS = 10_000
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+def base_tables(store: LakeStore) -> dict[str, str | list[str]]:
+    """The base tables over the lake's committed data files (an explicit list of each)."""
+    return {TABLE: store.table_files(), REJECTED_TABLE: store.rejected_files()}
 
 
-def table_sql(store: LakeStore) -> dict[str, str]:
-    """SELECTs for the two base tables over the lake's files (absolute paths or URIs)."""
-    table_glob = store.table_uri + "/**/*.parquet"
-    tables = {
-        # union_by_name tolerates files written by earlier schema versions (missing columns: NULL).
-        "clickstream": f"SELECT * FROM read_parquet({_literal(table_glob)}, "
-        "hive_partitioning = true, union_by_name = true)",
-    }
-    if store.rejected_files():
-        rejected_glob = store.rejected_uri + "/*.parquet"
-        tables["clickstream_rejected"] = (
-            f"SELECT * FROM read_parquet({_literal(rejected_glob)}, union_by_name = true)"
+def define_views(con: Any, tables: dict[str, str | list[str]]) -> None:
+    for statement in duckdb_statements(tables):
+        con.execute(statement)
+
+
+def check_readable(store: LakeStore, lake: str) -> None:
+    if not store.exists():
+        raise LakeError(f"no lake at {lake} (run `clickstream etl` or `clickstream demo` first)")
+    pending = store.pending_commits()
+    if pending:
+        raise LakeError(
+            f"{pending[0]}: a run is committing to this lake, or was interrupted; readers never "
+            "change the lake: retry in a moment, and if it stays, the next `clickstream etl` on "
+            "this lake finishes or undoes that commit"
         )
-    else:
-        cols = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in REJECTED_COLUMNS)
-        tables["clickstream_rejected"] = f"SELECT {cols} WHERE FALSE"
-    return tables
 
 
-def define_views(con: duckdb.DuckDBPyConnection, store: LakeStore) -> None:
-    for name, sql in table_sql(store).items():
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-    for name in VIEW_NAMES:
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS {view_sql(name)}")
+def _allowed(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[str]]:
+    """--allow-path entries as (folders, files), absolute and with symlinks resolved."""
+    folders, files = [], []
+    for entry in paths:
+        text = os.fspath(entry)
+        if "://" in text:
+            raise QueryError(f"--allow-path {text}: only local files and folders can be allowed")
+        real = os.path.realpath(os.path.expanduser(text))
+        if os.path.isdir(real):
+            folders.append(real.rstrip("/") + "/")
+        else:
+            files.append(real)
+    return folders, files
 
 
-def open_lake(lake: str | Path, allow_paths: Sequence[Path] = ()) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the lake's tables and views, fenced to the lake."""
-    store = open_store(lake)
-    if isinstance(store, LocalLake):
-        if not store.layout.table.exists():
-            raise LakeError(
-                f"no lake at {lake} (run `clickstream etl` or `clickstream demo` first)"
-            )
-        _finish_interrupted_commits(store.layout)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    if s3.is_s3(store.root):
-        s3.configure_duckdb(con)
-    define_views(con, store)
-    allowed = [store.root + "/", *(str(p.absolute()) for p in allow_paths)]
-    spill = tempfile.mkdtemp(prefix="clickstream-sql-")
-    con.execute(f"SET temp_directory = {_literal(spill)}")
-    con.execute(f"SET allowed_directories = [{', '.join(_literal(a) for a in allowed)}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    return con
+def _clear_s3_settings(con: Any) -> None:
+    """Credentials live only in the temporary secret: no s3_* setting may hold one."""
+    rows = con.execute(
+        "SELECT name FROM duckdb_settings() WHERE name IN ('s3_access_key_id', "
+        "'s3_secret_access_key', 's3_session_token') AND coalesce(value, '') <> ''"
+    ).fetchall()
+    for (name,) in rows:
+        con.execute(f"SET {name} = ''")
 
 
-def _finish_interrupted_commits(layout: LakeLayout) -> None:
-    """Readers never see a half-applied commit: roll it forward first when we can."""
-    if not list(layout.runs.glob("*.commit.json")):
-        return
-    from clickstream.lake.commit import lake_lock, recover
+class LakeSession:
+    """A fenced, in-memory DuckDB connection over one lake. Close it (or use ``with``)."""
+
+    def __init__(
+        self, lake: str | os.PathLike[str], allow_paths: Sequence[str | os.PathLike[str]] = ()
+    ) -> None:
+        import duckdb
+
+        location = os.fspath(lake)
+        store = open_store(location)
+        check_readable(store, location)
+        folders, files = _allowed(allow_paths)
+        tables = base_tables(store)
+        # Spill space for big sorts: private, removed on close (and at exit, whatever happens).
+        self._spill = tempfile.mkdtemp(prefix="clickstream-sql-")
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
+        self.con = duckdb.connect(config=dict(CONNECT_CONFIG))
+        try:
+            self._configure(store, tables, folders, files)
+        except BaseException:
+            self.close()
+            raise
+        self.table_functions = fence.table_function_names(self.con)
+
+    def _configure(
+        self,
+        store: LakeStore,
+        tables: dict[str, str | list[str]],
+        folders: list[str],
+        files: list[str],
+    ) -> None:
+        con = self.con
+        con.execute("SET TimeZone = 'UTC'")
+        if s3.is_s3(store.root):
+            s3.configure_duckdb(con)  # LOAD httpfs by path; a TEMPORARY secret from the chain
+            _clear_s3_settings(con)
+        define_views(con, tables)
+        data = [f for f in tables.values() if isinstance(f, list)]
+        allowed_files = [p for group in data for p in group] + files
+        con.execute(f"SET temp_directory = {sql_literal(self._spill)}")
+        con.execute(f"SET allowed_paths = {sql_list(allowed_files)}")
+        con.execute(f"SET allowed_directories = {sql_list(folders)}")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+
+    def statements(self, sql: str) -> list[fence.Statement]:
+        return fence.check(self.con, sql, self.table_functions)
+
+    def execute(self, sql: str) -> Any:
+        """Run ``sql`` (every statement fenced first); the DuckDB result of the last one."""
+        import duckdb
+
+        statements = self.statements(sql)
+        result = None
+        try:
+            for statement in statements:
+                result = self.con.execute(statement.sql)
+        except duckdb.Error as err:
+            raise QueryError(_message(err)) from None
+        return result
+
+    def sql(self, sql: str) -> Any:
+        """One fenced statement as a DuckDB relation (for notebooks: ``.df()``, ``.arrow()``)."""
+        import duckdb
+
+        statements = self.statements(sql)
+        if len(statements) != 1:
+            raise QueryError("give exactly one statement")
+        try:
+            return self.con.sql(statements[0].sql)
+        except duckdb.Error as err:
+            raise QueryError(_message(err)) from None
+
+    def batches(self, sql: str, rows: int = BATCH_ROWS) -> tuple[list[str], Iterator[Any]]:
+        """Column names and an iterator of Arrow record batches of the last statement."""
+        import duckdb
+
+        result = self.execute(sql)
+        try:
+            reader = result.to_arrow_reader(rows)
+        except duckdb.Error as err:
+            raise QueryError(_message(err)) from None
+        return list(reader.schema.names), _guarded(reader)
+
+    def close(self) -> None:
+        con = getattr(self, "con", None)
+        if con is not None:
+            con.close()
+        self._cleanup()
+
+    def __enter__(self) -> LakeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _guarded(reader: Any) -> Iterator[Any]:
+    import duckdb
+    import pyarrow as pa
 
     try:
-        with lake_lock(layout):
-            recover(layout)
-    except LakeError:
-        pass  # a writer holds the lock; it recovers before it writes
+        yield from reader
+    except (duckdb.Error, pa.ArrowException) as err:
+        raise QueryError(_message(err)) from None
 
 
-def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Refuse anything but reading statements, before running any of them."""
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as err:
-        raise QueryError(str(err).splitlines()[0]) from err
-    for statement in statements:
-        kind = statement.type.name
-        if kind not in READ_ONLY:
-            raise QueryError(
-                f"refused: {kind} statements are not allowed; `clickstream sql` only reads the "
-                "lake (write results with --format csv/json and a shell redirect)"
-            )
+def _message(err: Exception) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    message = lines[0] if lines else type(err).__name__
+    if "Permission Error" in message or "external access" in message.lower():
+        message += " (a query reads only the lake; reading other files needs --allow-path)"
+    return message
 
 
-def run_query(
-    con: duckdb.DuckDBPyConnection, sql: str
-) -> tuple[list[str], list[tuple[object, ...]]]:
-    """Run one or more read statements; return the last one's columns and rows."""
-    check_read_only(con, sql)
-    try:
-        result = con.execute(sql)
-        columns = [d[0] for d in result.description] if result.description else []
-        return columns, result.fetchall()
-    except duckdb.Error as err:
-        message = str(err).strip()
-        if "Permission Error" in message or "external access" in message.lower():
-            message += " (reading outside the lake needs --allow-path)"
-        raise QueryError(message) from err
+def open_lake(
+    lake: str | os.PathLike[str], allow_paths: Sequence[str | os.PathLike[str]] = ()
+) -> LakeSession:
+    """A fenced session over the lake (a local folder or an s3:// URI, as the user typed it)."""
+    return LakeSession(lake, allow_paths)
+
+
+def run_query(session: LakeSession, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run fenced SQL and return the last statement's columns and every row (small results)."""
+    result = session.execute(sql)
+    columns = [d[0] for d in result.description] if result.description else []
+    return columns, result.fetchall()
+
+
+__all__ = ["LakeSession", "open_lake", "run_query"]
