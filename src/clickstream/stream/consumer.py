@@ -76,7 +76,9 @@ class Consumer:
         from clickstream import s3
 
         if s3.is_s3(options.lake):
-            raise StreamError("stream stats commits into a local lake only (s3:// is not supported yet)")
+            raise StreamError(
+                "stream stats commits into a local lake only (s3:// is not supported yet)"
+            )
         self.o = options
         self.o.consumer = lake.check_name(
             "consumer", options.consumer or f"{socket.gethostname()}-{os.getpid()}"
@@ -131,7 +133,9 @@ class Consumer:
             if entries:
                 self._process(entries, redelivered=False, on_batch=on_batch)
                 last_record = time.monotonic()
-            elif self.o.idle_exit is not None and time.monotonic() - last_record >= self.o.idle_exit:
+            elif (
+                self.o.idle_exit is not None and time.monotonic() - last_record >= self.o.idle_exit
+            ):
                 break
         self.report.seconds = time.monotonic() - started
         return self.report
@@ -183,7 +187,9 @@ class Consumer:
         if on_batch is not None:
             on_batch(summary)
 
-    def _compute(self, entries: list[Entry], batch_id: str, read_at: datetime, tmp: Path) -> BatchSummary:
+    def _compute(
+        self, entries: list[Entry], batch_id: str, read_at: datetime, tmp: Path
+    ) -> BatchSummary:
         import duckdb
         import pyarrow as pa
 

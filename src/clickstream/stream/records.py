@@ -30,11 +30,18 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("wrong_schema_version", f"'v' is not the integer {SCHEMA_VERSION}"),
     ("missing_event_id", "'event_id' is missing, empty or not a string"),
     ("missing_anonymous_user_id", "'anonymous_user_id' is missing, empty or not a string"),
-    ("bad_event_time", f"'event_time' is not a UTC timestamp like 2024-01-31T23:59:59.000001Z"),
+    ("bad_event_time", "'event_time' is not a UTC timestamp like 2024-01-31T23:59:59.000001Z"),
 )
 
 #: Fields the statistics read back (all are sent; a plain consumer may use any lake column).
-STATS_FIELDS = ("event_id", "anonymous_user_id", "event_time", "url_path", "utm_source", "utm_medium")
+STATS_FIELDS = (
+    "event_id",
+    "anonymous_user_id",
+    "event_time",
+    "url_path",
+    "utm_source",
+    "utm_medium",
+)
 
 
 def _field(name: str, type_: str) -> str:
@@ -59,16 +66,14 @@ def _reason_sql() -> str:
     checks = {
         "missing_payload": "payload IS NULL",
         "not_utf8": "text IS NULL",
-        "not_json": "jtext IS NULL",
-        "not_an_object": "json_type(jtext) <> 'OBJECT'",
+        "not_json": "NOT json_valid(text)",
+        "not_an_object": "NOT starts_with(ltrim(text, ' \t\n\r'), '{')",
         "wrong_schema_version": (
-            f"coalesce(json_type(jtext, '$.v') NOT IN ('UBIGINT', 'BIGINT') "
-            f"OR f[1] <> '{SCHEMA_VERSION}', true)"
+            f"coalesce(json_type(j.v) NOT IN ('UBIGINT', 'BIGINT') "
+            f"OR CAST(j.v AS VARCHAR) <> '{SCHEMA_VERSION}', true)"
         ),
-        "missing_event_id": "coalesce(json_type(jtext, '$.event_id') <> 'VARCHAR' OR f[2] = '', true)",
-        "missing_anonymous_user_id": (
-            "coalesce(json_type(jtext, '$.anonymous_user_id') <> 'VARCHAR' OR f[3] = '', true)"
-        ),
+        "missing_event_id": _string_missing("event_id"),
+        "missing_anonymous_user_id": _string_missing("anonymous_user_id"),
         "bad_event_time": "event_time IS NULL",
     }
     assert list(checks) == [r for r, _ in REASONS]
@@ -76,25 +81,37 @@ def _reason_sql() -> str:
     return f"CASE {whens} END"
 
 
+def _string_missing(name: str) -> str:
+    value = f"json_extract_string(j.{name}, '$')"
+    return f"coalesce(json_type(j.{name}) <> 'VARCHAR' OR {value} = '', true)"
+
+
+def _text(name: str) -> str:
+    return f"CASE WHEN json_type(j.{name}) = 'VARCHAR' THEN json_extract_string(j.{name}, '$') END"
+
+
 def decode(con: duckdb.DuckDBPyConnection, raw: str, out: str) -> None:
     """Create table ``out`` from table ``raw`` (ordinal, stream_id, payload BLOB): every record
-    with ``reason`` NULL (valid, with the STATS_FIELDS) or one dead-letter reason."""
-    paths = ", ".join(f"'$.{name}'" for name in ("v", *STATS_FIELDS))
+    with ``reason`` NULL (valid, with the STATS_FIELDS) or one dead-letter reason.
+
+    Each payload is parsed once into a struct of raw JSON values; types are checked on those."""
+    shape = "{" + ", ".join(f'"{f}": "JSON"' for f in ("v", *STATS_FIELDS)) + "}"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {out} AS
         WITH texts AS (
           SELECT ordinal, stream_id, payload, TRY(decode(payload)) AS text FROM {raw}
-        ), jsons AS (
-          SELECT *, CASE WHEN json_valid(text) THEN text END AS jtext FROM texts
-        ), fields AS (
-          SELECT *, CASE WHEN json_type(jtext) = 'OBJECT'
-                         THEN json_extract_string(jtext, [{paths}]) END AS f
-          FROM jsons
+        ), parsed AS (
+          SELECT *, CASE WHEN json_valid(text) AND starts_with(ltrim(text, ' \t\n\r'), '{{')
+                         THEN json_transform(text, '{shape}') END AS j
+          FROM texts
         ), typed AS (
-          SELECT *, TRY(strptime(f[4], '{TIME_FORMAT}')) AS event_time FROM fields
+          SELECT *, TRY(strptime({_text("event_time")}, '{TIME_FORMAT}')) AS event_time
+          FROM parsed
         )
         SELECT ordinal, stream_id, {_reason_sql()} AS reason,
-               f[2] AS event_id, f[3] AS anonymous_user_id, event_time,
-               f[5] AS url_path, f[6] AS utm_source, f[7] AS utm_medium,
-               left(coalesce(text, CAST(payload AS VARCHAR)), {DEAD_LETTER_PAYLOAD_CHARS}) AS payload
+               {_text("event_id")} AS event_id, {_text("anonymous_user_id")} AS anonymous_user_id,
+               event_time, {_text("url_path")} AS url_path, {_text("utm_source")} AS utm_source,
+               {_text("utm_medium")} AS utm_medium,
+               left(coalesce(text, CAST(payload AS VARCHAR)), {DEAD_LETTER_PAYLOAD_CHARS})
+                 AS payload
         FROM typed""")

@@ -68,7 +68,10 @@ def _sketches(con: duckdb.DuckDBPyConnection) -> pa.Table:
         starts.append(start)
         blobs.append(sketch.serialize_compact())
     return pa.table(
-        {"window_start": pa.array(starts, pa.timestamp("us")), "sketch": pa.array(blobs, pa.binary())}
+        {
+            "window_start": pa.array(starts, pa.timestamp("us")),
+            "sketch": pa.array(blobs, pa.binary()),
+        }
     )
 
 
@@ -97,7 +100,8 @@ def write_batch(
         COPY (
           SELECT {columns} FROM (
             SELECT 'window_user' AS kind, window_start, anonymous_user_id,
-                   min(event_time) AS first_time, max(event_time) AS last_time, count(*) AS pageviews
+                   min(event_time) AS first_time, max(event_time) AS last_time,
+                   count(*) AS pageviews
             FROM good GROUP BY window_start, anonymous_user_id
             UNION ALL BY NAME
             SELECT 'window_page' AS kind, window_start, url_path, count(*) AS pageviews

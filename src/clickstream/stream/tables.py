@@ -108,7 +108,9 @@ def stream_facts_sql(files: str | list[str]) -> str:
     if isinstance(files, list) and not files:
         cols = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in FACT_COLUMNS)
         return f"SELECT {cols}, CAST(NULL AS VARCHAR) AS {GROUP_KEY} WHERE FALSE"
-    source = _literal(files) if isinstance(files, str) else "[" + ", ".join(map(_literal, files)) + "]"
+    source = (
+        _literal(files) if isinstance(files, str) else "[" + ", ".join(map(_literal, files)) + "]"
+    )
     return (
         f"SELECT * FROM read_parquet({source}, hive_partitioning = true, "
         f"hive_types = {{'{GROUP_KEY}': VARCHAR}}, union_by_name = true)"

@@ -98,7 +98,7 @@ class Transport(Protocol):
 
 class RedisTransport:
     def __init__(self, client: redis.Redis, stream: str, endpoint: str) -> None:
-        self.client = client
+        self.client: Any = client  # redis-py is only partly typed
         self.stream = stream
         self.endpoint = endpoint
         self._script: Any = None
@@ -120,13 +120,12 @@ class RedisTransport:
     def published(self, run_seq: int) -> int | None:
         with self._call("reading the stream's last id"):
             try:
-                info = self.client.execute_command("XINFO", "STREAM", self.stream)
+                info = _keys(self.client.xinfo_stream(self.stream))
             except Exception as err:
                 if "no such key" in str(err).lower():
                     return None
                 raise
-        fields = dict(zip(info[::2], info[1::2], strict=True))
-        last = _text(fields.get(b"last-generated-id", b"0-0"))
+        last = _text(info.get("last-generated-id", "0-0"))
         ms, _, seq = last.partition("-")
         if int(ms) == run_seq:
             return int(seq) + 1
@@ -187,13 +186,12 @@ class RedisTransport:
 
     def backlog(self, group: str, cap: int = 100_000) -> int:
         with self._call("reading the group's backlog"):
-            groups = self.client.execute_command("XINFO", "GROUPS", self.stream)
-            for g in groups:
-                info = dict(zip(g[::2], g[1::2], strict=True))
-                if _text(info[b"name"]) != group:
+            for g in self.client.xinfo_groups(self.stream):
+                info = _keys(g)
+                if _text(info["name"]) != group:
                     continue
-                pending = int(info[b"pending"])
-                last = _text(info[b"last-delivered-id"])
+                pending = int(info["pending"])
+                last = _text(info["last-delivered-id"])
                 undelivered = self.client.xrange(self.stream, min=f"({last}", count=cap)
                 return pending + len(undelivered)
         return 0
@@ -204,6 +202,10 @@ class RedisTransport:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _keys(info: Any) -> dict[str, Any]:
+    return {_text(k): v for k, v in dict(info).items()}
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
