@@ -9,6 +9,7 @@
     │   ├── InvariantError           a run's counts do not reconcile (a bug: nothing is committed)
     │   └── CorruptMetadataError     a commit log or run report failed validation (never applied)
     ├── EngineError                  the engine failed while running the contract
+    ├── DeployError                  an AWS call failed during deploy, status or teardown
     ├── QueryError                   a user's SQL failed or was refused
     └── StreamError                  the stream cannot be published or consumed
         └── BrokerUnavailableError   the broker did not answer after bounded retries (retryable)
@@ -73,6 +74,10 @@ class CorruptMetadataError(LakeError):
 
 class EngineError(ClickstreamError):
     """The engine failed while running the contract."""
+
+
+class DeployError(ClickstreamError):
+    """An AWS call failed during deploy, status or teardown."""
 
 
 class QueryError(ClickstreamError):

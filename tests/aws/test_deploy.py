@@ -182,3 +182,70 @@ def test_teardown_delete_data_needs_confirmation(project, aws) -> None:
 def test_deploy_without_input_is_a_clear_error(aws, tmp_path: Path) -> None:
     proc = cli("deploy", "--project", f"cs{uuid.uuid4().hex[:6]}", cwd=tmp_path)
     assert proc.returncode == 2 and "--input" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A TCP server that accepts connections and never answers (a hung endpoint)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [("deploy", "--dry-run", "--input", "s3://raw/clicks/"), ("etl", "-i", "s3://raw/clicks/")],
+    ids=["deploy", "etl"],
+)
+def test_a_silent_endpoint_fails_in_bounded_time_naming_it(
+    silent_endpoint: str, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    from clickstream.awsclient import MAX_ATTEMPTS, READ_TIMEOUT_SECONDS
+
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": silent_endpoint,
+    }
+    env.pop("AWS_PROFILE", None)
+    # Bounded by the client config (connect/read timeouts, total attempts), not by botocore's
+    # defaults (60 s reads, 12 minutes seen); the subprocess timeout only keeps a bug from hanging.
+    bound = MAX_ATTEMPTS * (READ_TIMEOUT_SECONDS + 10) + 30
+    proc = subprocess.run(
+        [sys.executable, "-m", "clickstream", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=bound,
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    [message] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert message.startswith("error:") and silent_endpoint in message
+    assert "no answer" in message
+    no_secrets(proc)

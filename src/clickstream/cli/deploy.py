@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         config: Path = CONFIG,
     ) -> None:
         """Show the cluster, its steps and where their logs are."""
-        from clickstream.deploy.teardown import cluster_status
+        from clickstream.deploy.emr import cluster_status
 
         ex, settings = _executor(config, False, region=region, project=project)
         info = cluster_status(ex, settings, cluster_id)

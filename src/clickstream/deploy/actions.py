@@ -10,11 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from clickstream.errors import ClickstreamError
+from clickstream.errors import DeployError
 
-
-class DeployError(ClickstreamError):
-    """An AWS call failed during deploy, status or teardown."""
+__all__ = ["DeployError", "Executor", "Outcome"]
 
 
 @dataclass
@@ -36,10 +34,9 @@ class Executor:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            from botocore.config import Config
+            from clickstream.awsclient import client_config
 
-            config = Config(retries={"mode": "standard", "max_attempts": 10})
-            self._clients[service] = self.session.client(service, config=config)
+            self._clients[service] = self.session.client(service, config=client_config())
         return self._clients[service]
 
     def read(self, service: str, operation: str, **params: Any) -> Any:
@@ -55,26 +52,27 @@ class Executor:
     def _invoke(self, service: str, operation: str, params: dict[str, Any]) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from clickstream.awsclient import describe
+
         try:
             return getattr(self.client(service), operation)(**params)
-        except ClientError as err:
-            e = err.response.get("Error", {})
-            raise DeployError(
-                f"{service}.{operation} failed: {e.get('Code')}: {e.get('Message')}"
-            ) from err
-        except BotoCoreError as err:
-            raise DeployError(f"{service}.{operation} failed: {err}") from err
+        except (ClientError, BotoCoreError) as err:
+            raise DeployError(f"{service}.{operation} failed: {describe(err)}") from err
 
     def exists(self, service: str, operation: str, missing: tuple[str, ...], **params: Any) -> Any:
         """The read's response, or None when AWS answers with one of the ``missing`` codes."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from clickstream.awsclient import describe
 
         try:
             return getattr(self.client(service), operation)(**params)
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in missing:
                 return None
-            raise DeployError(f"{service}.{operation} failed: {err}") from err
+            raise DeployError(f"{service}.{operation} failed: {describe(err)}") from err
+        except BotoCoreError as err:
+            raise DeployError(f"{service}.{operation} failed: {describe(err)}") from err
 
     def record(self, resource: str, created: bool, detail: str = "") -> None:
         if created:

@@ -96,3 +96,17 @@ def with_defaults(settings: DeploySettings, account: str, region: str) -> Deploy
         code_bucket=settings.code_bucket or f"{settings.project}-code-{account}",
         lake_bucket=settings.lake_bucket or f"{settings.project}-lake-{account}",
     )
+
+
+def names(s: DeploySettings) -> dict[str, str]:
+    return {
+        "service_role": f"{s.project}-emr-service",
+        "instance_role": f"{s.project}-emr-ec2",
+        "instance_profile": f"{s.project}-emr-ec2",
+        "cluster": f"{s.project}-etl",
+        "job_prefix": "jobs",
+    }
+
+
+def tags(s: DeploySettings) -> dict[str, str]:
+    return {"project": s.project, **s.tags}

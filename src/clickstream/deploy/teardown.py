@@ -1,49 +1,13 @@
-"""Cluster status, and removing what deploy created (data buckets only when asked)."""
+"""Removing what deploy created (data buckets only when asked)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from clickstream.deploy.actions import Executor
-from clickstream.deploy.aws import EMR_SERVICE_POLICY, active_clusters, names
-from clickstream.deploy.config import DeploySettings
+from clickstream.deploy.config import DeploySettings, names
+from clickstream.deploy.emr import active_clusters
+from clickstream.deploy.iam import EMR_SERVICE_POLICY
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.query.views import VIEW_NAMES
-
-
-def cluster_status(ex: Executor, s: DeploySettings, cluster_id: str | None) -> dict[str, Any]:
-    """The cluster (given, else the project's newest), its steps and where their logs are."""
-    if cluster_id is None:
-        clusters = [
-            c
-            for c in ex.read("emr", "list_clusters").get("Clusters", [])
-            if c["Name"] == names(s)["cluster"]
-        ]
-        if not clusters:
-            return {}
-        clusters.sort(
-            key=lambda c: c["Status"]["Timeline"].get("CreationDateTime", 0), reverse=True
-        )
-        cluster_id = clusters[0]["Id"]
-    cluster = ex.read("emr", "describe_cluster", ClusterId=cluster_id)["Cluster"]
-    steps = ex.read("emr", "list_steps", ClusterId=cluster_id).get("Steps", [])
-    log_uri = (cluster.get("LogUri") or "").replace("s3n://", "s3://")
-    return {
-        "id": cluster_id,
-        "state": cluster["Status"]["State"],
-        "reason": cluster["Status"].get("StateChangeReason", {}).get("Message", ""),
-        "release": cluster.get("ReleaseLabel", ""),
-        "logs": f"{log_uri.rstrip('/')}/{cluster_id}/" if log_uri else "",
-        "steps": [
-            {
-                "id": st["Id"],
-                "name": st["Name"],
-                "state": st["Status"]["State"],
-                "logs": f"{log_uri.rstrip('/')}/{cluster_id}/steps/{st['Id']}/" if log_uri else "",
-            }
-            for st in steps
-        ],
-    }
 
 
 def _empty_and_delete_bucket(ex: Executor, bucket: str) -> None:

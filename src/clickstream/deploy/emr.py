@@ -1,0 +1,155 @@
+"""The EMR cluster that runs the ETL step and ends itself, and its status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clickstream.deploy.actions import Executor
+from clickstream.deploy.config import FALLBACK_RELEASE, DeploySettings, names, tags
+
+ACTIVE_STATES = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"]
+
+
+def newest_release(ex: Executor) -> str:
+    try:
+        labels = ex.read("emr", "list_release_labels", Filters={"Prefix": "emr-7"})
+    except Exception:  # noqa: BLE001 (API unavailable in the region/endpoint: use the fallback)
+        return FALLBACK_RELEASE
+    versions = [lbl for lbl in labels.get("ReleaseLabels", []) if lbl.startswith("emr-7.")]
+
+    def key(label: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in label.removeprefix("emr-").split(".") if p.isdigit())
+
+    return max(versions, key=key) if versions else FALLBACK_RELEASE
+
+
+def active_clusters(ex: Executor, s: DeploySettings) -> list[dict[str, Any]]:
+    found = ex.read("emr", "list_clusters", ClusterStates=ACTIVE_STATES).get("Clusters", [])
+    return [c for c in found if c["Name"] == names(s)["cluster"]]
+
+
+def step_args(s: DeploySettings, job_zip: str, launcher: str) -> list[str]:
+    return [
+        "spark-submit",
+        "--deploy-mode",
+        "client",
+        "--py-files",
+        job_zip,
+        launcher,
+        "--input",
+        s.input,
+        "--lake",
+        s.lake_uri(),
+    ]
+
+
+def ensure_cluster(
+    ex: Executor, s: DeploySettings, job_zip: str, launcher: str, bootstrap: str
+) -> str | None:
+    running = active_clusters(ex, s)
+    if running:
+        ex.record(f"emr cluster {running[0]['Id']}", False, running[0]["Status"]["State"])
+        return str(running[0]["Id"])
+    release = s.release_label or newest_release(ex)
+    n = names(s)
+    response = ex.change(
+        "emr",
+        "run_job_flow",
+        Name=n["cluster"],
+        ReleaseLabel=release,
+        Applications=[{"Name": "Spark"}],
+        LogUri=f"s3://{s.code_bucket}/emr-logs/",
+        ServiceRole=n["service_role"],
+        JobFlowRole=n["instance_profile"],
+        Instances={
+            "InstanceGroups": [
+                {
+                    "Name": "primary",
+                    "InstanceRole": "MASTER",
+                    "InstanceCount": 1,
+                    "InstanceType": s.master_instance_type,
+                },
+                {
+                    "Name": "core",
+                    "InstanceRole": "CORE",
+                    "InstanceCount": s.core_instance_count,
+                    "InstanceType": s.core_instance_type,
+                },
+            ],
+            # No steps left -> the cluster shuts down; nobody has to visit the console.
+            "KeepJobFlowAliveWhenNoSteps": False,
+            "TerminationProtected": False,
+        },
+        Steps=[
+            {
+                "Name": "clickstream-etl",
+                "ActionOnFailure": "TERMINATE_CLUSTER",
+                "HadoopJarStep": {
+                    "Jar": "command-runner.jar",
+                    "Args": step_args(s, job_zip, launcher),
+                },
+            }
+        ],
+        AutoTerminationPolicy={"IdleTimeout": s.idle_timeout_seconds},
+        BootstrapActions=[
+            {"Name": "python3.11", "ScriptBootstrapAction": {"Path": bootstrap, "Args": []}}
+        ],
+        Configurations=[
+            {
+                "Classification": "spark-defaults",
+                "Properties": {"spark.sql.session.timeZone": "UTC"},
+            },
+            {
+                "Classification": "spark-env",
+                "Configurations": [
+                    {
+                        "Classification": "export",
+                        "Properties": {
+                            "PYSPARK_PYTHON": "/usr/bin/python3.11",
+                            "PYSPARK_DRIVER_PYTHON": "/usr/bin/python3.11",
+                        },
+                    }
+                ],
+            },
+        ],
+        VisibleToAllUsers=True,
+        Tags=[{"Key": k, "Value": v} for k, v in tags(s).items()],
+    )
+    cluster_id = response["JobFlowId"] if response else None
+    ex.record(f"emr cluster {cluster_id or n['cluster']}", True, f"{release}, runs the ETL step")
+    return cluster_id
+
+
+def cluster_status(ex: Executor, s: DeploySettings, cluster_id: str | None) -> dict[str, Any]:
+    """The cluster (given, else the project's newest), its steps and where their logs are."""
+    if cluster_id is None:
+        clusters = [
+            c
+            for c in ex.read("emr", "list_clusters").get("Clusters", [])
+            if c["Name"] == names(s)["cluster"]
+        ]
+        if not clusters:
+            return {}
+        clusters.sort(
+            key=lambda c: c["Status"]["Timeline"].get("CreationDateTime", 0), reverse=True
+        )
+        cluster_id = clusters[0]["Id"]
+    cluster = ex.read("emr", "describe_cluster", ClusterId=cluster_id)["Cluster"]
+    steps = ex.read("emr", "list_steps", ClusterId=cluster_id).get("Steps", [])
+    log_uri = (cluster.get("LogUri") or "").replace("s3n://", "s3://")
+    return {
+        "id": cluster_id,
+        "state": cluster["Status"]["State"],
+        "reason": cluster["Status"].get("StateChangeReason", {}).get("Message", ""),
+        "release": cluster.get("ReleaseLabel", ""),
+        "logs": f"{log_uri.rstrip('/')}/{cluster_id}/" if log_uri else "",
+        "steps": [
+            {
+                "id": st["Id"],
+                "name": st["Name"],
+                "state": st["Status"]["State"],
+                "logs": f"{log_uri.rstrip('/')}/{cluster_id}/steps/{st['Id']}/" if log_uri else "",
+            }
+            for st in steps
+        ],
+    }

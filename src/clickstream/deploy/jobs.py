@@ -1,0 +1,48 @@
+"""The Spark job artifact and the node bootstrap, uploaded by content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from clickstream.deploy.actions import Executor
+from clickstream.deploy.config import DeploySettings, names
+
+#: EMR 7 nodes run Python 3.9; the job needs 3.11 (in the AL2023 repositories) and boto3.
+BOOTSTRAP = """#!/bin/bash
+set -euo pipefail
+sudo dnf install -y -q python3.11 python3.11-pip
+sudo python3.11 -m pip install --quiet "boto3>=1.34"
+"""
+
+
+def upload_job(ex: Executor, s: DeploySettings) -> tuple[str, str, str]:
+    """Upload the Spark job artifact and node bootstrap (skipped when already there)."""
+    from clickstream.deploy.package import build_spark_artifact
+
+    uris = []
+    with tempfile.TemporaryDirectory() as tmp:
+        bootstrap = Path(tmp) / "bootstrap.sh"
+        bootstrap.write_text(BOOTSTRAP)
+        for path in (*build_spark_artifact(Path(tmp)), bootstrap):
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()[:16]
+            key = f"{names(s)['job_prefix']}/{digest}/{path.name}"
+            found = (
+                ex.exists(
+                    "s3",
+                    "head_object",
+                    ("404", "NoSuchKey", "NotFound"),
+                    Bucket=s.code_bucket,
+                    Key=key,
+                )
+                if not ex.dry_run
+                else None
+            )
+            if found is None:
+                ex.change("s3", "put_object", Bucket=s.code_bucket, Key=key, Body=data)
+            uri = f"s3://{s.code_bucket}/{key}"
+            ex.record(uri, created=found is None, detail="Spark job")
+            uris.append(uri)
+    return uris[0], uris[1], uris[2]
