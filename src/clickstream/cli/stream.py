@@ -77,6 +77,7 @@ def publish(
         f"published {report.events:,} events from {report.runs} run(s) "
         f"in {report.seconds:.2f}s ({rate:,.0f} events/s)",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -131,6 +132,7 @@ def stats(
                 f"batch: {summary.records:,} records, {summary.events:,} events, "
                 f"{summary.late_events:,} late, {summary.dead_letters:,} dead letters",
                 highlight=False,
+                soft_wrap=True,
             )
 
     try:
@@ -143,6 +145,7 @@ def stats(
         f"({report.late_events:,} late, {report.dead_letters:,} dead letters, "
         f"{report.skipped_committed:,} already committed) in {report.seconds:.1f}s",
         highlight=False,
+        soft_wrap=True,
     )
 
 

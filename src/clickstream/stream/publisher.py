@@ -197,9 +197,11 @@ class Publisher:
                     self.transport.publish(entry.seq, position, payloads)
                     position += len(payloads)
                     sent += len(payloads)
+                    # A kill here (the chunk is on the stream, the checkpoint is behind) is the
+                    # hard case: the stream's own last id must carry the resume point.
+                    self._maybe_fault()
                     entry.published = position
                     save_checkpoint(self.path, checkpoint)
-                    self._maybe_fault()
                     if progress is not None:
                         progress(entry.run_id, sent)
             finally:
