@@ -11,11 +11,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from clickstream.errors import ConfigError, LakeError
+from clickstream.errors import ClickstreamError, ConfigError, LakeError
 from clickstream.report import dashboard as dash
 from clickstream.report import format as fmt
 from clickstream.report.period import Period, choose_period
-from clickstream.report.queries import STREAM_WINDOWS, Rows
+from clickstream.report.queries import Rows
 
 Progress = Callable[[str, float | None], None]
 PLOTLY_VERSION = "4.1.1"
@@ -53,13 +53,23 @@ def normalise_host(host: str | None) -> str | None:
     return cleaned
 
 
+def target(out: Path) -> Path:
+    """The file --out names, links followed (the report replaces the file, never the link)."""
+    return Path(os.path.realpath(out))
+
+
 def check_out(out: Path) -> None:
     """Refuse an --out that cannot be written, before any work is done."""
-    if out.is_dir():
+    real = target(out)
+    if real.is_dir():
         raise ConfigError(f"--out {out}: is a folder; name a file, such as {out / 'report.html'}")
-    parent = out.absolute().parent
-    if not parent.is_dir():
+    if real.exists() and not real.is_file():
+        raise ConfigError(f"--out {out}: is not a regular file (a device, pipe or socket)")
+    parent = real.parent
+    if not parent.exists():
         raise ConfigError(f"--out {out}: the folder {parent} does not exist")
+    if not parent.is_dir():
+        raise ConfigError(f"--out {out}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"--out {out}: no permission to write in {parent}")
 
@@ -67,14 +77,14 @@ def check_out(out: Path) -> None:
 def write_atomic(out: Path, text: str) -> int:
     """Write via a temporary file in the same folder, so a reader never sees half a report."""
     data = text.encode()
-    parent = out.absolute().parent
+    real = target(out)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+        os.replace(tmp, real)
     except OSError as err:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -98,14 +108,17 @@ def build_report(options: ReportOptions, progress: Progress | None = None) -> Re
     try:
         say("finding the period", 0.05)
         bounds = q.fetch(session, "bounds", q.bounds_sql(host))[0]
-        period = choose_period(options.start, options.end, bounds["first_day"], bounds["last_day"])
-        queries = q.period_queries(period, host, q.has_table(session, STREAM_WINDOWS))
+        period = choose_period(
+            options.start, options.end, bounds["first_day"], bounds["last_day"], host
+        )
+        queries = q.period_queries(period, host)
         total = len(queries)
 
         def done(name: str, finished: int) -> None:
             say(f"querying ({finished}/{total}: {name})", 0.1 + 0.8 * finished / total)
 
         results = q.run_all(session, queries, done)
+        stream = _stream_windows(session) if q.has_table(session, q.STREAM_WINDOWS) else None
     finally:
         session.close()
     query_seconds = time.perf_counter() - started
@@ -119,9 +132,20 @@ def build_report(options: ReportOptions, progress: Progress | None = None) -> Re
     reports = open_store(options.lake).reports()
     say("rendering", 0.95)
     context = _context(options, host, period, bounds, results, reports, query_seconds)
+    context["tables"]["stream_windows"] = stream
     size = write_atomic(options.out, render(context, {"charts": dash.chart_specs(results, period)}))
     say("done", 1.0)
     return ReportResult(options.out, size, period, query_seconds, time.perf_counter() - started)
+
+
+def _stream_windows(session: Any) -> dash.Table:
+    """The latest stream windows; optional, so a failure shows on the page instead of failing."""
+    from clickstream.report import queries as q
+
+    try:
+        return dash.stream_table(q.fetch(session, "stream_windows", q.STREAM_SQL))
+    except ClickstreamError as err:
+        return dash.table("stream_windows", "Stream: latest windows", [], [], note=str(err))
 
 
 def _context(
@@ -146,8 +170,7 @@ def _context(
         note="whole lake",
     )
     tables["runs"] = dash.runs_table(reports)
-    stream = results.get("stream_windows")
-    tables["stream_windows"] = dash.stream_table(stream) if stream is not None else None
+    tables["stream_windows"] = None
     chart_sources = ("sources", "browsers", "systems", "screens", "hosts", "rejected")
     return {
         "period": period,

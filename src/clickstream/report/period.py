@@ -54,15 +54,20 @@ def parse_day(value: str | None, option: str) -> date | None:
 
 
 def choose_period(
-    first: date | None, last: date | None, data_first: date | None, data_last: date | None
+    first: date | None,
+    last: date | None,
+    data_first: date | None,
+    data_last: date | None,
+    host: str | None = None,
 ) -> Period:
     """The period asked for; a missing end is filled from the data (the last 30 days with data).
 
     ``data_first``/``data_last`` are the lake's first and last days with page views (for the host
     asked for), None when it has none.
     """
+    on_host = f" on {host}" if host else ""
     if data_first is None or data_last is None:
-        raise LakeError("the lake holds no page views to report on (for this host)")
+        raise LakeError(f"the lake holds no page views{on_host} to report on")
     if first is not None and last is not None and first > last:
         raise ConfigError(f"--from {first} is after --to {last}")
     if last is None:
@@ -73,7 +78,7 @@ def choose_period(
         raise ConfigError(f"--from {first} is after --to {last}")
     if last < data_first or first > data_last:
         raise LakeError(
-            f"no page views between {first} and {last}; "
-            f"the lake has page views from {data_first} to {data_last}"
+            f"no page views{on_host} between {first} and {last}; "
+            f"the lake has page views{on_host} from {data_first} to {data_last}"
         )
     return Period(first, last)

@@ -203,17 +203,17 @@ LAKE_QUERIES: dict[str, str] = {
 }
 
 STREAM_WINDOWS = "stream_windows"
+#: The latest stream windows (the view exists when the lake holds stream statistics).
+STREAM_SQL = f"SELECT * FROM {STREAM_WINDOWS} ORDER BY window_start DESC LIMIT 12"
 
 
-def period_queries(period: Period, host: str | None, stream: bool) -> dict[str, str]:
+def period_queries(period: Period, host: str | None) -> dict[str, str]:
     """Every query of a report, by name (independent of each other, so they may run at once)."""
     scope = Scope(period, host).with_clause()
     queries = {"kpis": kpi_sql(period, host), "timeseries": timeseries_sql(period, host)}
     for name, (select, order) in BREAKDOWNS.items():
         queries[name] = f"{scope}\n{_ranked(select, order)}"
     queries.update(LAKE_QUERIES)
-    if stream:
-        queries["stream_windows"] = f"SELECT * FROM {STREAM_WINDOWS} ORDER BY 1 DESC LIMIT 12"
     return queries
 
 

@@ -1,0 +1,130 @@
+"""`clickstream report` as a user runs it: output, progress, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clickstream.report import ReportOptions, build_report
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clickstream", "report", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), lines
+    assert "Traceback" not in proc.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert proc.stdout == ""
+
+
+def test_writes_the_file_prints_its_path_and_replaces_an_old_one(demo_lake, tmp_path):
+    out = tmp_path / "r.html"
+    out.write_text("old")
+    proc = cli("--lake", str(demo_lake), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out)
+    assert "report for " in proc.stderr and "MB" in proc.stderr
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary file left
+
+
+def test_default_out_is_report_html_in_the_working_folder(demo_lake, tmp_path):
+    proc = cli("--lake", str(demo_lake), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert (tmp_path / "report.html").is_file()
+
+
+def test_progress_reports_each_stage_in_order(demo_lake, tmp_path):
+    stages: list[tuple[str, float | None]] = []
+    build_report(
+        ReportOptions(lake=str(demo_lake), out=tmp_path / "r.html"),
+        lambda stage, fraction: stages.append((stage, fraction)),
+    )
+    names = [s for s, _ in stages]
+    assert names[0] == "opening the lake" and names[-1] == "done"
+    assert sum(s.startswith("querying (") for s in names) >= 14
+    fractions = [f for _, f in stages if f is not None]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_no_lake(tmp_path):
+    one_line_error(
+        cli("--lake", str(tmp_path / "none"), "--out", str(tmp_path / "r.html")), 1, "no lake at"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--from", "2030-01-01", "--to", "2030-01-31"], ["no page views between 2030-01-01"]),
+        (["--to", "2023-06-30"], ["no page views", "2024-01-01 to 2024-12-31"]),
+        (["--host", "nowhere.example"], ["no page views on nowhere.example"]),
+    ],
+)
+def test_no_data_in_range(demo_lake, tmp_path, args, words):
+    out = tmp_path / "r.html"
+    one_line_error(cli("--lake", str(demo_lake), "--out", str(out), *args), 1, *words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--from", "2024-13-01"], ["--from", "not a date"]),
+        (["--to", "yesterday"], ["--to", "not a date"]),
+        (["--from", "2024-1-1"], ["--from", "YYYY-MM-DD"]),
+        (["--from", "2024-06-10", "--to", "2024-06-01"], ["after"]),
+        (["--host", "  "], ["--host"]),
+    ],
+)
+def test_bad_options(demo_lake, tmp_path, args, words):
+    one_line_error(
+        cli("--lake", str(demo_lake), "--out", str(tmp_path / "r.html"), *args), 2, *words
+    )
+
+
+def test_unwritable_out(demo_lake, tmp_path):
+    lake = str(demo_lake)
+    one_line_error(
+        cli("--lake", lake, "--out", str(tmp_path / "no" / "r.html")), 2, "does not exist"
+    )
+    (tmp_path / "file").write_text("x")
+    one_line_error(
+        cli("--lake", lake, "--out", str(tmp_path / "file" / "r.html")), 2, "not a folder"
+    )
+    one_line_error(cli("--lake", lake, "--out", str(tmp_path)), 2, "is a folder")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    one_line_error(cli("--lake", lake, "--out", str(fifo)), 2, "not a regular file")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_out_through_a_symlink_writes_the_target(demo_lake, tmp_path):
+    real = tmp_path / "real.html"
+    real.write_text("old")
+    link = tmp_path / "link.html"
+    link.symlink_to(real)
+    assert cli("--lake", str(demo_lake), "--out", str(link), "-q").returncode == 0
+    assert link.is_symlink() and real.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_help_lists_the_options():
+    proc = cli("--help")
+    for option in ("--lake", "--out", "--from", "--to", "--host"):
+        assert option in proc.stdout
