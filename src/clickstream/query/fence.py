@@ -124,6 +124,21 @@ def _only_select(duckdb: Any, con: Any, sql: str, tokens: list[tuple[str, str]])
     return len(parsed) == 1 and parsed[0].type.name == "SELECT"
 
 
+def _check_first_words(duckdb: Any, sql: str) -> None:
+    """The first word of every statement, read before DuckDB parses (and rewrites) it.
+
+    DuckDB's parser turns some statements into SELECTs (``PRAGMA version`` becomes ``SELECT *
+    FROM pragma_version()``), so the statement type alone cannot tell what the user wrote.
+    """
+    tokens = _tokens(duckdb, sql)
+    starts = [0] + [i + 1 for i, (text, _) in enumerate(tokens) if text.startswith(";")]
+    for i in starts:
+        if i < len(tokens) and tokens[i][1] == "keyword":
+            word = tokens[i][0].upper()
+            if word not in _READ_WORDS:
+                raise QueryError(f"refused: {word} statements are not allowed; {_HINT}")
+
+
 def table_function_names(con: Any) -> frozenset[str]:
     rows = con.execute(
         "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
@@ -138,6 +153,7 @@ def check(con: Any, sql: str, table_functions: frozenset[str]) -> list[Statement
 
     if not sql.strip():
         raise QueryError("empty query: give a SELECT statement")
+    _check_first_words(duckdb, sql)
     try:
         parsed = con.extract_statements(sql)
     except duckdb.Error as err:
@@ -160,6 +176,10 @@ def check(con: Any, sql: str, table_functions: frozenset[str]) -> list[Statement
             _check_calls(duckdb, body, table_functions)
             out.append(Statement("EXPLAIN " + body, kind))
         elif kind == "SELECT" and text.strip():
+            # DuckDB turns some PRAGMAs into SELECTs at parse time: the first word decides.
+            word = _tokens(duckdb, text)[0][0].upper()
+            if word not in _READ_WORDS:
+                raise QueryError(f"refused: {word} statements are not allowed; {_HINT}")
             _check_calls(duckdb, text, table_functions)
             out.append(Statement(text, kind))
         else:
