@@ -128,3 +128,16 @@ def test_help_lists_the_options():
     proc = cli("--help")
     for option in ("--lake", "--out", "--from", "--to", "--host"):
         assert option in proc.stdout
+
+
+def test_demo_ends_by_writing_the_dashboard(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "clickstream", "demo", "--rows", "3000"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "report.html"
+    assert f"dashboard: {out}" in proc.stdout
+    assert 'data-kpi="pageviews"' in out.read_text()

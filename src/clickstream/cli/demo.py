@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         from clickstream.generate import generate
         from clickstream.pipeline import EtlOptions, run_etl
         from clickstream.query.session import open_lake
+        from clickstream.report import ReportOptions, build_report
 
         generate(sample, rows, seed=7, bad_fraction=0.02)
         err_console.print(f"generated {rows:,} sample rows in {sample}")
@@ -54,6 +55,11 @@ def register(app: typer.Typer) -> None:
             for row in result.fetchall():
                 table.add_row(*("" if v is None else str(v) for v in row))
             out_console.print(table)
+        with progress_bar() as progress:
+            dashboard = build_report(ReportOptions(str(lake), Path("report.html")), progress)
+        out_console.print(
+            f"dashboard: {dashboard.path.absolute()}", highlight=False, soft_wrap=True
+        )
         err_console.print(
             f'next: clickstream sql "SELECT * FROM clickstream LIMIT 5" --lake {lake}'
         )
