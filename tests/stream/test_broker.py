@@ -54,9 +54,9 @@ def test_one_embedded_server_is_shared_and_survives_a_kill(broker_dir: Path):
 
 
 def test_processes_starting_the_broker_at_once_share_one(tmp_path: Path, broker_dir: Path):
-    code = "from clickstream.stream import broker; import sys; print(broker.ensure_running(sys.argv[1]))"
-    code = code.replace(
-        "ensure_running(sys.argv[1])", "ensure_running(__import__('pathlib').Path(sys.argv[1]))"
+    code = (
+        "import sys, pathlib; from clickstream.stream import broker; "
+        "print(broker.ensure_running(pathlib.Path(sys.argv[1])))"
     )
     procs = [
         subprocess.Popen(

@@ -128,10 +128,9 @@ def test_a_window_of_another_size_needs_another_group(make_lake, broker_dir: Pat
     run_consumer(options(lake, "c1"))
     with pytest.raises(StreamError, match="--window 60s"):
         Consumer(options(lake, "c2", window_seconds=300)).run()
-    env = {**os.environ}
+    cmd = [sys.executable, "-m", "clickstream", "stream", "stats", "--lake", str(lake)]
     result = subprocess.run(
-        [sys.executable, "-m", "clickstream", "stream", "stats", "--lake", str(lake), "--window", "7m"],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+        [*cmd, "--window", "7m"], capture_output=True, text=True, env={**os.environ}, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "must divide 30 minutes" in result.stderr
