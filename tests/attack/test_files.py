@@ -1,0 +1,104 @@
+"""File access: nothing outside the lake is read (any spelling, any symlink), nothing written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.attack.conftest import SECRET_TEXT, Sandbox, one_line_error
+
+READERS = [
+    "SELECT * FROM read_text('{p}')",
+    "SELECT * FROM read_blob('{p}')",
+    "SELECT * FROM read_csv('{p}')",
+    "SELECT * FROM read_json_objects('{p}')",
+    "SELECT * FROM read_parquet('{p}')",
+    "SELECT * FROM parquet_metadata('{p}')",
+    "SELECT * FROM parquet_schema('{p}')",
+    "SELECT * FROM sniff_csv('{p}')",
+    "SELECT * FROM glob('{p}')",
+    "SELECT * FROM '{p}'",
+]
+
+
+def _spellings(box: Sandbox) -> dict[str, str]:
+    secret = box.outside / "secret.txt"
+    rel = os.path.relpath(secret, box.lake)
+    return {
+        "absolute": str(secret),
+        "dotdot": f"{box.lake}/{rel}",
+        "tilde": "~/secret.txt",
+        "file-uri": f"file://{secret}",
+        "percent": f"{box.lake}/%2e%2e/outside/secret.txt",
+        "glob": f"{box.outside}/*",
+        "etc": "/etc/hostname",
+        "http": "http://127.0.0.1:9/secret.txt",
+    }
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("spelling", list(_spellings(Sandbox(*[Path()] * 4))))
+def test_no_read_outside_the_lake(sandbox: Sandbox, reader: str, spelling: str) -> None:
+    path = _spellings(sandbox)[spelling]
+    proc = sandbox.sql(reader.format(p=path), "-f", "csv")
+    assert SECRET_TEXT not in proc.stdout + proc.stderr
+    if not (spelling == "glob" and "glob(" in reader):
+        one_line_error(proc)
+    else:  # glob() of a refused folder lists nothing
+        assert proc.returncode in (0, 1) and "secret" not in proc.stdout
+
+
+def _plant_symlinks(box: Sandbox) -> None:
+    """Links inside the lake to a Parquet file and a folder outside it."""
+    con = duckdb.connect()
+    con.execute(
+        f"COPY (SELECT * FROM read_parquet('{box.lake}/clickstream/**/*.parquet', "
+        f"hive_partitioning = false) LIMIT 1) TO '{box.outside}/stolen.parquet'"
+    )
+    con.close()
+    month = next((box.lake / "clickstream").glob("year=*/month=*"))
+    (month / "zz-link.parquet").symlink_to(box.outside / "stolen.parquet")
+    (month / "zz-folder").symlink_to(box.outside, target_is_directory=True)
+    (box.lake / "clickstream" / "year=2030").symlink_to(box.outside, target_is_directory=True)
+    (box.lake / "secret-link.txt").symlink_to(box.outside / "secret.txt")
+
+
+def test_symlinks_in_the_lake_lead_nowhere(sandbox: Sandbox) -> None:
+    _plant_symlinks(sandbox)
+    sandbox.expected = sandbox.state()  # type: ignore[attr-defined]
+    count = sandbox.sql("SELECT count(*) AS n FROM clickstream", "-f", "csv")
+    assert count.returncode == 0 and count.stdout == "n\n2\n"  # the linked file (1 row) is not read
+    for sql in (
+        f"SELECT * FROM read_text('{sandbox.lake}/secret-link.txt')",
+        f"SELECT * FROM read_text('{sandbox.lake}/clickstream/year=2030/secret.txt')",
+        f"SELECT count(*) FROM read_parquet('{sandbox.lake}/clickstream/**/zz-link.parquet')",
+        f"SELECT * FROM read_csv('{sandbox.lake}/clickstream/year=2030/secret.csv')",
+    ):
+        proc = sandbox.sql(sql)
+        one_line_error(proc)
+        assert SECRET_TEXT not in proc.stdout + proc.stderr
+
+
+def test_allow_path_reads_but_never_writes(sandbox: Sandbox) -> None:
+    ok = sandbox.sql(
+        f"SELECT * FROM read_csv('{sandbox.outside}/secret.csv')",
+        "-f",
+        "csv",
+        "--allow-path",
+        str(sandbox.outside),
+    )
+    assert ok.returncode == 0 and ok.stdout == f"s\n{SECRET_TEXT}\n"
+    for sql in (
+        f"COPY (SELECT 1) TO '{sandbox.outside}/w.csv'",
+        f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{sandbox.outside}/secret.csv' (USE_TMP_FILE false)",
+    ):
+        one_line_error(sandbox.sql(sql, "--allow-path", str(sandbox.outside)), "refused")
+
+
+def test_no_temp_folder_is_left(sandbox: Sandbox) -> None:
+    proc = sandbox.sql("SELECT * FROM clickstream ORDER BY event_id", "-f", "json")
+    assert proc.returncode == 0
+    assert list(sandbox.tmp.iterdir()) == []
