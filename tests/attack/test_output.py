@@ -1,0 +1,82 @@
+"""Data printed faithfully: never markup, never terminal control, valid JSON, nested CSV."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.attack.conftest import Sandbox, one_line_error
+from tests.conftest import write_csv
+
+
+def _strict_json(text: str) -> object:
+    def refuse(name: str) -> object:
+        raise AssertionError(f"invalid JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_markup_and_escape_sequences_in_data(sandbox: Sandbox) -> None:
+    proc = sandbox.sql(
+        "SELECT 'a[/x]b' AS s, '[bold red]x[/]' AS t, url_decode('%1b%5d0%3bPWNED%07') AS u, "
+        "utm_source FROM clickstream ORDER BY utm_source"
+    )
+    assert proc.returncode == 0, proc.stderr
+    for raw in ("\x1b", "\x07", "\x9b"):
+        assert raw not in proc.stdout + proc.stderr
+    assert "a[/x]b" in proc.stdout and "[bold red]x[/]" in proc.stdout
+    assert "\\x1b]0;PWNED\\x07" in proc.stdout
+
+
+def test_markup_in_error_messages(sandbox: Sandbox) -> None:
+    one_line_error(sandbox.run("sql", "SELECT 1", "-l", "/nonexistent/[/x]"), "[/x]")
+    proc = sandbox.run("sql", "SELECT 1", "-l", "/nonexistent/\x1b]0;PWNED\x07")
+    assert "\x1b" not in proc.stderr and "\\x1b" in one_line_error(proc)
+
+
+def test_json_is_rfc_8259(sandbox: Sandbox) -> None:
+    proc = sandbox.sql(
+        "SELECT 1 AS a, 2 AS a, 'nan'::DOUBLE AS n, 'inf'::DOUBLE AS i, '-inf'::FLOAT AS m, "
+        "'\\x00\\xff'::BLOB AS b, 1.50::DECIMAL(10, 2) AS d, now() AS t, "
+        "MAP {'k': [1, 2]} AS mp, {'x': 'y'} AS st, INTERVAL 1 DAY AS iv, "
+        "url_decode('%1b') AS c",
+        "-f",
+        "json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    (row,) = _strict_json(proc.stdout)  # type: ignore[misc]
+    assert row["a"] == 1 and row["a_2"] == 2
+    assert row["n"] is None and row["i"] is None and row["m"] is None
+    assert row["b"] == "AP8=" and row["d"] == 1.5 and '"d": 1.50' in proc.stdout
+    assert row["mp"] == {"k": [1, 2]} and row["st"] == {"x": "y"} and row["c"] == "\x1b"
+    assert row["t"].endswith("+00:00")
+
+
+def test_csv_nests_as_json_and_timestamptz_works(sandbox: Sandbox) -> None:
+    proc = sandbox.sql(
+        "SELECT MAP {'k': 'v'} AS m, [1, 2] AS l, TIMESTAMPTZ '2024-01-01 00:00:00+00' AS t",
+        "-f",
+        "csv",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == 'm,l,t\n"{""k"": ""v""}","[1, 2]",2024-01-01 00:00:00+00:00\n'
+
+
+def test_empty_table_after_full_refresh_of_rejects(sandbox: Sandbox) -> None:
+    bad = write_csv(sandbox.outside / "bad.csv", ["u,not-a-url,1706745600,B,O,1x1"])
+    etl = sandbox.run("etl", "-q", "--full-refresh", "-i", str(bad), "-l", str(sandbox.lake))
+    assert etl.returncode == 0, etl.stderr
+    sandbox.expected = sandbox.state()  # type: ignore[attr-defined]
+    proc = sandbox.sql("SELECT count(*) AS n FROM clickstream", "-f", "csv")
+    assert proc.returncode == 0 and proc.stdout == "n\n0\n", proc.stderr
+    cat = sandbox.run("catalog", "-o", str(sandbox.outside / "c.duckdb"), "-l", str(sandbox.lake))
+    assert cat.returncode == 0, cat.stderr
+    sandbox.expected = sandbox.state()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("target", ["folder", "proc"])
+def test_catalog_out_mistakes_are_one_line(sandbox: Sandbox, target: str) -> None:
+    out = str(sandbox.outside) if target == "folder" else "/proc/clickstream-cat.duckdb"
+    proc = sandbox.run("catalog", "-o", out, "-l", str(sandbox.lake))
+    one_line_error(proc)
