@@ -121,6 +121,20 @@ CASES: list[tuple[str, str, Any]] = [
     ),
     ("u-empty-query", row(url="https://a.com/p?#"), {"url_query": None, "url_fragment": None}),
     ("u-ipv6", row(url="https://[::1]:8443/x"), {"url_host": "[::1]", "url_port": 8443}),
+    ("u-ipv6-v4", row(url="http://[::FFFF:1.2.3.4]/"), {"url_host": "[::ffff:1.2.3.4]"}),
+    (
+        "u-ipv6-port",
+        row(url="http://[2001:DB8::1]:80/"),
+        {"url_host": "[2001:db8::1]", "url_port": 80},
+    ),
+    ("u-ipv6-eight", row(url="http://[1:2:3:4:5:6:7:8]/"), {"url_host": "[1:2:3:4:5:6:7:8]"}),
+    ("u-brackets-name", row(url="http://[abc]/"), "invalid_url"),
+    ("u-brackets-ipv4", row(url="http://[1.2.3.4]/"), "invalid_url"),
+    ("u-brackets-two-gaps", row(url="http://[::1::2]/"), "invalid_url"),
+    ("u-brackets-colons", row(url="http://[:::]/"), "invalid_url"),
+    ("u-brackets-nine", row(url="http://[1:2:3:4:5:6:7:8:9]/"), "invalid_url"),
+    ("u-brackets-zone", row(url="http://[fe80::1%25eth0]/"), "invalid_url"),
+    ("u-brackets-empty", row(url="http://[]/"), "invalid_url"),
     ("u-empty-port", row(url="https://a.com:/x"), {"url_port": None, "url_host": "a.com"}),
     ("u-ftp", row(url="ftp://a.com/x"), "invalid_url"),
     ("u-no-scheme", row(url="a.com/x"), "invalid_url"),
@@ -165,6 +179,35 @@ CASES: list[tuple[str, str, Any]] = [
         row(url="https://a.com/?a=1&b=2&a=3&c&d=&e=x%3Dy&&k=a=b"),
         {"query_params": {"a": "1", "b": "2", "c": None, "d": None, "e": "x=y", "k": "a=b"}},
     ),
+    (
+        "q-raw-query",
+        row(url="https://a.com/?utm_source=a%20b&x=1+2&y=%ZZ"),
+        {
+            "url_query": "utm_source=a%20b&x=1+2&y=%ZZ",
+            "utm_source": "a b",
+            "query_params": {"utm_source": "a b", "x": "1 2", "y": "%ZZ"},
+        },
+    ),
+    (
+        "q-controls",
+        row(url="https://a.com/?utm_source=a%00b%0Ac&utm_medium=%0A&k%00=v%01"),
+        {
+            "url_query": "utm_source=a%00b%0Ac&utm_medium=%0A&k%00=v%01",
+            "utm_source": "abc",
+            "utm_medium": None,
+            "query_params": {"utm_source": "abc", "utm_medium": None, "k": "v"},
+        },
+    ),
+    # control characters: an id holding one is rejected; other fields lose them
+    ("id\x00nul", row(), "invalid_user_id"),
+    ("id\ttab", row(), "invalid_user_id"),
+    ("id\x7fdel", row(), "invalid_user_id"),
+    (
+        "b-controls",
+        row(browser="Chr\x00ome\x01", os="Li\x00nux"),
+        {"browser": "Chrome", "os": "Linux"},
+    ),
+    ("b-only-controls", row(browser="\x00"), {"browser": None}),
     # screen sizes
     ("s-upper", row(res="1920X1080"), {"screen_width": 1920, "screen_height": 1080}),
     (

@@ -22,6 +22,9 @@ class SqlFunctions(Protocol):
     def matches(self, x: str, pattern: str) -> str:
         """TRUE when the regex matches somewhere in x (anchor it to match whole strings)."""
 
+    def remove_matches(self, x: str, pattern: str) -> str:
+        """x with every match of the regex removed."""
+
     def form_decode(self, x: str) -> str:
         """HTML-form decoding ('+' is a space, then %XX); what does not decode stays as written."""
 
@@ -31,10 +34,14 @@ class SqlFunctions(Protocol):
     def redact_userinfo(self, x: str) -> str:
         """Remove every 'user:password@' that follows a 'scheme://'."""
 
-    def first_wins_map(self, pairs: str, keys: str, value: str) -> str:
+    def key_order(self, pairs: str) -> str:
+        """What ``first_wins_map`` needs precomputed from the pairs (a column of its own)."""
+
+    def first_wins_map(self, pairs: str, order: str, value: str) -> str:
         """A list of {k, v} structs -> MAP(k, value), keeping the first of a repeated key.
 
-        ``keys`` is the list of the pairs' keys, in order; ``value`` is an expression of ``p.v``.
+        ``order`` is the ``key_order`` column; ``value`` is an expression of ``p.v``. Linear or
+        n log n in the number of pairs: one URL may carry 100,000s of parameters.
         """
 
     def element(self, items: str, position: str) -> str:
@@ -59,6 +66,9 @@ class DuckDBFunctions:
     def matches(self, x: str, pattern: str) -> str:
         return f"regexp_matches({x}, '{pattern}')"
 
+    def remove_matches(self, x: str, pattern: str) -> str:
+        return f"regexp_replace({x}, '{pattern}', '', 'g')"
+
     def form_decode(self, x: str) -> str:
         # url_decode leaves malformed escapes ('100%off') alone but raises on bytes that are not
         # UTF-8; try() turns that into NULL and we fall back to the value as written.
@@ -73,14 +83,18 @@ class DuckDBFunctions:
     def redact_userinfo(self, x: str) -> str:
         return f"regexp_replace({x}, '{_USERINFO_RE}', '\\1', 'g')"
 
-    def first_wins_map(self, pairs: str, keys: str, value: str) -> str:
-        # Maps refuse duplicate keys: keep each key's first position (lambda index base differs).
-        firsts = (
-            f"list_filter({pairs}, (p, i) -> array_position({keys}, p.k) = i{self._index_shift})"
-        )
-        return f"map_from_entries(list_transform({firsts}, p -> {{'key': p.k, 'value': {value}}}))"
+    def key_order(self, pairs: str) -> str:
+        # (key, position) sorted: a repeated key's first position comes first in its run.
+        return f"list_sort(list_transform({pairs}, (p, i) -> {{'k': p.k, 'i': i}}))"
 
-    _index_shift = ""
+    def first_wins_map(self, pairs: str, order: str, value: str) -> str:
+        # Maps refuse duplicate keys. Keep the head of each key's run in the sorted order, then
+        # restore the written order: n log n (a search per pair was quadratic: 24 s for one URL
+        # with 180,000 parameters).
+        heads = f"list_filter({order}, (x, j) -> j = 1 OR {order}[j - 1].k <> x.k)"
+        positions = f"list_sort(list_transform({heads}, x -> x.i))"
+        chosen = f"list_transform({positions}, i -> {pairs}[i])"
+        return f"map_from_entries(list_transform({chosen}, p -> {{'key': p.k, 'value': {value}}}))"
 
     def element(self, items: str, position: str) -> str:
         return f"{items}[{position}]"
@@ -91,8 +105,19 @@ class SparkFunctions(DuckDBFunctions):
     """Spark's semantics, still spelled in DuckDB's dialect (the text is transpiled afterwards)."""
 
     name: str = "spark"
-    #: Spark numbers lambda indexes from 0.
-    _index_shift = " + 1"
+
+    def key_order(self, pairs: str) -> str:
+        return "NULL"
+
+    def remove_matches(self, x: str, pattern: str) -> str:
+        # Spark's regexp_replace always replaces every match (no flags argument).
+        return f"regexp_replace({x}, '{pattern}', '')"
+
+    def first_wins_map(self, pairs: str, order: str, value: str) -> str:
+        # The session runs with spark.sql.mapKeyDedupPolicy=LAST_WIN (engines/spark.py), so
+        # the reversed list keeps each key's first value, in one linear pass.
+        entries = f"list_transform({pairs}, p -> {{'key': p.k, 'value': {value}}})"
+        return f"map_from_entries(reverse({entries}))"
 
     def form_decode(self, x: str) -> str:
         # java.net.URLDecoder (behind url_decode) rejects a '%' without two hex digits, so such a

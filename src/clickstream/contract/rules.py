@@ -25,12 +25,41 @@ from clickstream.contract.schema import (
 #: Raw input column -> name of the untrimmed string column the engine provides.
 RAW_FIELDS: Mapping[str, str] = {c: f"raw_{c}" for c in REQUIRED_INPUT_COLUMNS}
 
-#: host (bracketed IPv6 or a name without ':', '@', brackets or spaces), then an optional :port.
-AUTHORITY_RE = r"^(\[[0-9A-Fa-f:.]+\]|[^:@\[\]\s]+)(:([0-9]*))?$"
+
+def _ipv6_re() -> str:
+    """RFC 3986 IPv6address (no zone id), as a regex both RE2 (DuckDB) and Java (Spark) run."""
+    h16 = "[0-9A-Fa-f]{1,4}"
+    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    ls32 = f"(?:{h16}:{h16}|{octet}(?:[.]{octet}){{3}})"
+
+    def head(n: int) -> str:  # up to n+1 pieces before '::'
+        return f"(?:(?:{h16}:){{0,{n}}}{h16})?" if n >= 0 else ""
+
+    forms = [
+        f"(?:{h16}:){{6}}{ls32}",
+        f"::(?:{h16}:){{5}}{ls32}",
+        f"{head(0)}::(?:{h16}:){{4}}{ls32}",
+        f"{head(1)}::(?:{h16}:){{3}}{ls32}",
+        f"{head(2)}::(?:{h16}:){{2}}{ls32}",
+        f"{head(3)}::{h16}:{ls32}",
+        f"{head(4)}::{ls32}",
+        f"{head(5)}::{h16}",
+        f"{head(6)}::",
+    ]
+    return "(?:" + "|".join(forms) + ")"
+
+
+#: An IPv6 address as RFC 3986 writes it (the part between the brackets of a URL host).
+IPV6_RE = _ipv6_re()
+#: host (a bracketed IPv6 address, or a name without ':', '@', brackets or spaces), then an
+#: optional :port. A bracketed host that is not a valid IPv6 address matches neither.
+AUTHORITY_RE = rf"^(\[{IPV6_RE}\]|[^:@\[\]\s]+)(:([0-9]*))?$"
 #: Unix seconds: optional sign, digits, optional fraction. Exponents are not accepted.
 TIME_RE = r"^[+-]?[0-9]+([.][0-9]*)?$"
 #: Whitespace and control characters never appear in a URL (browsers percent-encode them).
 URL_FORBIDDEN_RE = r"[\s\x00-\x1f\x7f]"
+#: Control characters: they reject an id, and are removed from decoded query values.
+CONTROL_RE = r"[\x00-\x1f\x7f]"
 SCREEN_RE = r"^([0-9]+)[xX]([0-9]+)$"
 
 
@@ -56,6 +85,7 @@ def _parsed(fx: SqlFunctions) -> dict[str, str]:
     # for every URL we keep (only http/https with '//' pass, so the scheme is text up to ':').
     return {
         "_time_numeric": fx.matches("f_time", TIME_RE),
+        "_id_controls": fx.matches("f_anonymous_user_id", CONTROL_RE),
         "_secs": "TRY_CAST(split_part(ltrim(f_time, '+'), '.', 1) AS BIGINT)",
         "_frac": "rpad(substr(split_part(f_time, '.', 2), 1, 6), 6, '0')",
         "_scheme": "split_part(f_url, ':', 1)",
@@ -110,6 +140,11 @@ _KEY = f"CASE WHEN {_EQ} > 0 THEN substr(s, 1, {_EQ} - 1) ELSE s END"
 _VALUE = f"CASE WHEN {_EQ} > 0 THEN substr(s, {_EQ} + 1) END"
 
 
+def _clean(fx: SqlFunctions, decoded: str) -> str:
+    """The value without control characters (%00 and %0A decode to them; NUL bytes occur)."""
+    return fx.remove_matches(decoded, CONTROL_RE)
+
+
 def _derived(fx: SqlFunctions) -> dict[str, str]:
     return {
         "_in_range": (
@@ -119,15 +154,16 @@ def _derived(fx: SqlFunctions) -> dict[str, str]:
         # key/value split on the first '='; a key without '=' has a NULL value.
         "_pairs": (
             "CASE WHEN _query <> '' THEN list_transform(list_filter(string_split(_query, '&'), "
-            f"s -> s <> ''), s -> struct_pack(k := {fx.form_decode(_KEY)}, v := {_VALUE})) END"
+            f"s -> s <> ''), s -> struct_pack(k := {_clean(fx, fx.form_decode(_KEY))}, "
+            f"v := {_VALUE})) END"
         ),
     }
 
 
-def _pair_keys() -> dict[str, str]:
+def _pair_keys(fx: SqlFunctions) -> dict[str, str]:
     return {
-        "_keys": "list_transform(_pairs, p -> p.k)",
         "_lower_keys": "list_transform(_pairs, p -> lower(p.k))",
+        "_key_order": fx.key_order("_pairs"),
     }
 
 
@@ -152,6 +188,7 @@ def _validity(fx: SqlFunctions) -> dict[str, str]:
 #: reject reason -> condition, in contract order. malformed_csv is decided by the CSV reader.
 REJECT_CONDITIONS: Mapping[str, str] = {
     "missing_user_id": "f_anonymous_user_id IS NULL",
+    "invalid_user_id": "_id_controls",
     "invalid_time": "NOT coalesce(_time_numeric, FALSE)",
     "time_out_of_range": "NOT _in_range",
     "invalid_url": "NOT _url_ok",
@@ -181,11 +218,11 @@ def _outputs(fx: SqlFunctions) -> dict[str, str]:
     )
     raw_line = " || ',' || ".join(_csv_field(raw) for raw in RAW_FIELDS.values())
     utm = {
-        f"utm_{f}": f"nullif({fx.form_decode(_first_value(fx, f'utm_{f}'))}, '')"
+        f"utm_{f}": f"nullif({_clean(fx, fx.form_decode(_first_value(fx, f'utm_{f}')))}, '')"
         for f in UTM_FIELDS
     }
-    decoded_value = f"nullif({fx.form_decode('p.v')}, '')"
-    query_map = fx.first_wins_map("_pairs", "_keys", decoded_value)
+    decoded_value = f"nullif({_clean(fx, fx.form_decode('p.v'))}, '')"
+    query_map = fx.first_wins_map("_pairs", "_key_order", decoded_value)
     hash_input = ", ".join(f"t_{field}" for field in RAW_FIELDS)
     return {
         "reject_reason": f"CASE {cases} END",
@@ -201,8 +238,8 @@ def _outputs(fx: SqlFunctions) -> dict[str, str]:
         "url_fragment": "nullif(_fragment, '')",
         **utm,
         "query_params": f"CASE WHEN _pairs IS NOT NULL THEN {query_map} END",
-        "browser": "f_browser",
-        "os": "f_os",
+        "browser": f"nullif({_clean(fx, 'f_browser')}, '')",
+        "os": f"nullif({_clean(fx, 'f_os')}, '')",
         "screen_resolution": "f_screen_resolution",
         "screen_width": "CASE WHEN _w > 0 AND _h > 0 THEN _w END",
         "screen_height": "CASE WHEN _w > 0 AND _h > 0 THEN _h END",
@@ -222,7 +259,7 @@ def contract_select(source: str, fx: SqlFunctions, passthrough: tuple[str, ...] 
     sql = _layer(sql, _missing_as_null())
     for layer in (
         _parsed(fx), _after_scheme(), _authority(), _split_fragment(), _split_query(),
-        _url_parts(), _path_query(), _derived(fx), _pair_keys(),
+        _url_parts(), _path_query(), _derived(fx), _pair_keys(fx),
     ):  # fmt: skip
         sql = _layer(sql, layer)
     sql = _layer(sql, _host_parts())

@@ -43,15 +43,28 @@ OUTPUT_COLUMNS: tuple[Column, ...] = (
     Column("url_host", "VARCHAR", "host, lower case, without port or user info"),
     Column("url_port", "INTEGER", "port when written explicitly, else NULL"),
     Column("url_path", "VARCHAR", "path as written (percent-encoding kept); '/' when none"),
-    Column("url_query", "VARCHAR", "query string without '?'; NULL when absent or empty"),
+    Column(
+        "url_query",
+        "VARCHAR",
+        "query string as written (not decoded) without '?'; NULL when absent or empty",
+    ),
     Column("url_fragment", "VARCHAR", "fragment without '#'; NULL when absent or empty"),
     *(
-        Column(f"utm_{f}", "VARCHAR", f"decoded utm_{f} query parameter (first occurrence)")
+        Column(
+            f"utm_{f}",
+            "VARCHAR",
+            f"decoded utm_{f} query parameter (first occurrence), control characters removed",
+        )
         for f in UTM_FIELDS
     ),
-    Column("query_params", "MAP(VARCHAR, VARCHAR)", "every query parameter, decoded"),
-    Column("browser", "VARCHAR", "browser, trimmed"),
-    Column("os", "VARCHAR", "operating system, trimmed"),
+    Column(
+        "query_params",
+        "MAP(VARCHAR, VARCHAR)",
+        "every query parameter, decoded, control characters removed; a repeated key keeps "
+        "its first value",
+    ),
+    Column("browser", "VARCHAR", "browser, trimmed, control characters removed"),
+    Column("os", "VARCHAR", "operating system, trimmed, control characters removed"),
     Column("screen_resolution", "VARCHAR", "resolution as written, trimmed"),
     Column("screen_width", "INTEGER", "width from WxH; NULL unless both are positive integers"),
     Column("screen_height", "INTEGER", "height from WxH; NULL unless both are positive integers"),
@@ -83,6 +96,9 @@ class RejectReason:
 REJECT_REASONS: tuple[RejectReason, ...] = (
     RejectReason("malformed_csv", "wrong number of fields or broken quoting"),
     RejectReason("missing_user_id", "anonymous_user_id missing or blank"),
+    RejectReason(
+        "invalid_user_id", "anonymous_user_id holds a control character (NUL, tab, newline...)"
+    ),
     RejectReason("invalid_time", "time missing or not a decimal number of seconds"),
     RejectReason("time_out_of_range", "numeric time outside [2000-01-01, 2100-01-01) UTC"),
     RejectReason("invalid_url", "url missing, or not an absolute http(s) URL with a host"),

@@ -38,6 +38,8 @@ SESSION_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.sources.partitionOverwriteMode": "static",
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    # The contract's query_params map keeps a repeated key's first value (contract/dialects.py).
+    "spark.sql.mapKeyDedupPolicy": "LAST_WIN",
     "spark.ui.showConsoleProgress": "false",
 }
 
