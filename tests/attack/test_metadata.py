@@ -55,7 +55,9 @@ def test_hostile_commit_log_is_never_applied(sandbox: Sandbox, case: str) -> Non
     sandbox.expected = sandbox.state()  # type: ignore[attr-defined]
     etl = sandbox.run("etl", "-q", "-i", str(src), "-l", str(sandbox.lake))
     one_line_error(etl, "commit log", "not applied")
-    assert tree(sandbox.lake.parent) == around | {"outside/new.csv": tree(sandbox.outside)["new.csv"]}
+    assert tree(sandbox.lake.parent) == around | {
+        "outside/new.csv": tree(sandbox.outside)["new.csv"]
+    }
 
 
 def test_huge_commit_log_is_refused_without_reading_it_all(sandbox: Sandbox) -> None:
@@ -99,8 +101,15 @@ def test_forged_report_cannot_make_etl_skip_new_input(sandbox: Sandbox) -> None:
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"", b"not json", b"[]", b'{"run_id": NaN}', b'{"a": 1, "a": 2}', b"\xff\xfe",
-     b'{"run_id": "20240101T000000Z-abcdef", "rows_read": "9"}'],  # fmt: skip
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"run_id": NaN}',
+        b'{"a": 1, "a": 2}',
+        b"\xff\xfe",
+        b'{"run_id": "20240101T000000Z-abcdef", "rows_read": "9"}',
+    ],  # fmt: skip
 )
 def test_garbage_report_is_one_line_naming_the_file(sandbox: Sandbox, garbage: bytes) -> None:
     (sandbox.lake / "_runs" / f"{RUN}.json").write_bytes(garbage)

@@ -1,0 +1,98 @@
+"""An S3 lake with keys in the environment: no query route shows the secret or writes to S3."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from clickstream.pipeline import EtlOptions, run_etl
+from tests.attack.conftest import ROWS
+from tests.aws.conftest import FAKE_SECRET, aws, moto_endpoint  # noqa: F401 (fixtures)
+from tests.conftest import write_csv
+
+pytestmark = pytest.mark.aws
+
+ROUTES = [
+    "SELECT current_setting('s3_secret_access_key')",
+    "SELECT current_setting('s3_session_token')",
+    "SELECT * FROM duckdb_settings()",
+    "SELECT * FROM duckdb_secrets()",
+    "SELECT * FROM duckdb_secrets(redact := false)",
+    "SELECT * FROM which_secret('s3://x/y', 's3')",
+    "SET s3_secret_access_key = 'x'",
+    "CREATE SECRET leak (TYPE s3, SECRET 'x')",
+    "SELECT * FROM read_parquet('s3://no-such-bucket-zz/x.parquet')",
+    "SELECT * FROM glob('s3://{bucket}/**')",
+    "EXPLAIN ANALYZE COPY (SELECT 1) TO 's3://{bucket}/prod/clickstream/x.parquet'",
+    "COPY (SELECT 1) TO 's3://{bucket}/prod/evil.csv'",
+]
+
+
+@pytest.fixture
+def s3_lake(aws, tmp_path: Path) -> tuple[str, str]:
+    bucket = f"lake-{uuid.uuid4().hex[:8]}"
+    aws.create_bucket(Bucket=bucket)
+    src = write_csv(tmp_path / "a.csv", ROWS)
+    run_etl(EtlOptions(input=str(src), lake=f"s3://{bucket}/prod"))
+    return bucket, f"s3://{bucket}/prod"
+
+
+def _objects(aws, bucket: str) -> dict[str, str]:
+    return {o["Key"]: o["ETag"] for o in aws.list_objects_v2(Bucket=bucket)["Contents"]}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_no_credential_route(aws, s3_lake, tmp_path: Path, route: str) -> None:
+    bucket, root = s3_lake
+    before = _objects(aws, bucket)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    for fmt in ("table", "json"):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "clickstream",
+                "sql",
+                route.format(bucket=bucket),
+                "-l",
+                root,
+                "-f",
+                fmt,
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert FAKE_SECRET not in proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        if proc.returncode != 0:
+            assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert _objects(aws, bucket) == before
+    assert not (home / ".duckdb").exists()
+
+
+def test_s3_lake_still_answers(aws, s3_lake) -> None:
+    _, root = s3_lake
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clickstream",
+            "sql",
+            "SELECT count(*) AS n FROM clickstream",
+            "-l",
+            root,
+            "-f",
+            "csv",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
+    assert proc.stdout == "n\n2\n", proc.stderr
