@@ -12,7 +12,9 @@ import pytest
 
 from clickstream.pipeline import EtlOptions, run_etl
 from tests.attack.conftest import ROWS
-from tests.aws.conftest import FAKE_SECRET, aws, moto_endpoint  # noqa: F401 (fixtures)
+from tests.aws.conftest import FAKE_SECRET
+from tests.aws.conftest import aws as aws  # noqa: F401 (fixture)
+from tests.aws.conftest import moto_endpoint as moto_endpoint  # noqa: F401 (fixture)
 from tests.conftest import write_csv
 
 pytestmark = pytest.mark.aws
