@@ -118,6 +118,8 @@ def build_report(options: ReportOptions, progress: Progress | None = None) -> Re
             say(f"querying ({finished}/{total}: {name})", 0.1 + 0.8 * finished / total)
 
         results = q.run_all(session, queries, done)
+        kpi_row, visit_breakdowns = q.split_visits(results.pop("visits"))
+        results.update(visit_breakdowns, kpis=[kpi_row])
         stream = _stream_windows(session) if q.has_table(session, q.STREAM_WINDOWS) else None
     finally:
         session.close()

@@ -142,13 +142,17 @@ BREAKDOWN_TABLES: dict[str, tuple[str, list[Column]]] = {
     ),
     "entry_pages": (
         "Entry pages",
-        [PATH, Column("bounce_rate", "Bounce", "percent"), Column("visits", "Visits", "count")],
+        [
+            Column("key", "Page"),
+            Column("bounce_rate", "Bounce", "percent"),
+            Column("visits", "Visits", "count"),
+        ],
     ),
-    "exit_pages": ("Exit pages", [PATH, Column("exits", "Exits", "count")]),
+    "exit_pages": ("Exit pages", [Column("key", "Page"), Column("visits", "Exits", "count")]),
     "sources": (
         "Sources",
         [
-            Column("source", "utm_source", missing="(direct / none)"),
+            Column("key", "utm_source", missing="(direct / none)"),
             Column("visitors", "Visitors", "count"),
             Column("visits", "Visits", "count"),
         ],
@@ -156,7 +160,7 @@ BREAKDOWN_TABLES: dict[str, tuple[str, list[Column]]] = {
     "mediums": (
         "Mediums",
         [
-            Column("medium", "utm_medium"),
+            Column("key", "utm_medium"),
             Column("visitors", "Visitors", "count"),
             Column("visits", "Visits", "count"),
         ],
@@ -164,7 +168,7 @@ BREAKDOWN_TABLES: dict[str, tuple[str, list[Column]]] = {
     "campaigns": (
         "Campaigns",
         [
-            Column("campaign", "utm_campaign"),
+            Column("key", "utm_campaign"),
             Column("visitors", "Visitors", "count"),
             Column("visits", "Visits", "count"),
         ],
@@ -242,7 +246,7 @@ def chart_specs(results: dict[str, Rows], period: Period) -> dict[str, Any]:
 
     return {
         "timeseries": charts.timeseries(results["timeseries"], period.hourly),
-        "sources": charts.bars(*pick("sources", "source", "visits"), "Visits", "(direct / none)"),
+        "sources": charts.bars(*pick("sources", "key", "visits"), "Visits", "(direct / none)"),
         "browsers": charts.donut(*pick("browsers", "browser", "pageviews")),
         "systems": charts.bars(*pick("systems", "os", "pageviews"), "Pageviews"),
         "screens": charts.bars(*pick("screens", "screen", "pageviews"), "Pageviews", "(unknown)"),

@@ -70,11 +70,24 @@ def _ranked(select: str, order: str) -> str:
     )
 
 
-def kpi_sql(period: Period, host: str | None) -> str:
-    """One row: each KPI for the period, for the period before, and its change.
+#: The period's visits broken down by a column of the sessions view: name -> column.
+VISIT_BREAKDOWNS: dict[str, str] = {
+    "entry_pages": "landing_path",
+    "exit_pages": "exit_path",
+    "sources": "utm_source",
+    "mediums": "utm_medium",
+    "campaigns": "utm_campaign",
+}
 
-    Visits are built from the page views of both periods together and belong to the period in
-    which they start; relative change is current / previous - 1, bounce rate change is in points.
+
+def visits_sql(period: Period, host: str | None) -> str:
+    """Every number built from visits, from ONE evaluation of the sessions view.
+
+    Rows of two shapes (``part``): one ``kpis`` row with each KPI for the period, for the period
+    before, and its change; and ``breakdown`` rows, the top visits per VISIT_BREAKDOWNS column in
+    the period (``key``, visits, visitors, bounce_rate, share, rank). Visits are built from the
+    page views of both periods together and belong to the period in which they start. Relative
+    change is current / previous - 1; bounce rate change is in points.
     """
     both = Scope(Period(period.previous.start, period.end), host)
     cur = _day(period.start)
@@ -88,24 +101,55 @@ def kpi_sql(period: Period, host: str | None) -> str:
         f"{m} / nullif({m}_previous, 0) - 1 AS {m}_change" for m in metrics if m != "bounce_rate"
     ]
     changes.append("bounce_rate - bounce_rate_previous AS bounce_rate_change")
+    grouped = "\n  UNION ALL\n  ".join(
+        f"SELECT '{name}' AS breakdown, {column} AS key, count(*) AS visits, "
+        "count(DISTINCT anonymous_user_id) AS visitors, avg(bounce) AS bounce_rate "
+        f"FROM s WHERE period = 'current' GROUP BY {column}"
+        for name, column in VISIT_BREAKDOWNS.items()
+    )
     return f"""{both.with_clause()},
-events AS (
+s AS MATERIALIZED (
+  SELECT *, {labelled.format("CAST(session_start AS DATE)")} AS period,
+         CASE WHEN is_bounce THEN 1.0 ELSE 0.0 END AS bounce
+  FROM sessions
+), events AS (
   SELECT {labelled.format("event_date")} AS period,
          count(*) AS pageviews, count(DISTINCT anonymous_user_id) AS visitors
   FROM clickstream GROUP BY 1
 ), visits AS (
-  SELECT {labelled.format("CAST(session_start AS DATE)")} AS period,
-         count(*) AS visits, avg(pageviews) AS views_per_visit,
-         avg(CASE WHEN is_bounce THEN 1.0 ELSE 0.0 END) AS bounce_rate,
-         avg(duration_seconds) AS avg_duration
-  FROM sessions GROUP BY 1
+  SELECT period, count(*) AS visits, avg(pageviews) AS views_per_visit,
+         avg(bounce) AS bounce_rate, avg(duration_seconds) AS avg_duration
+  FROM s GROUP BY 1
 ), both_periods AS (
   SELECT period, e.visitors, v.visits, e.pageviews, v.views_per_visit, v.bounce_rate,
          v.avg_duration
   FROM (VALUES ('current'), ('previous')) p(period)
   LEFT JOIN events e USING (period) LEFT JOIN visits v USING (period)
-), pivoted AS (SELECT {", ".join(columns)} FROM both_periods)
-SELECT *, {", ".join(changes)} FROM pivoted"""
+), pivoted AS (SELECT {", ".join(columns)} FROM both_periods
+), kpis AS (SELECT *, {", ".join(changes)} FROM pivoted
+), grouped AS (
+  {grouped}
+), ranked AS (
+  SELECT *,
+         CAST(visits AS DOUBLE) / nullif(sum(visits) OVER (PARTITION BY breakdown), 0) AS share,
+         row_number() OVER (PARTITION BY breakdown ORDER BY visits DESC, key NULLS FIRST) AS rank
+  FROM grouped
+)
+SELECT * FROM (
+  SELECT 'kpis' AS part, * FROM kpis
+  UNION ALL BY NAME
+  SELECT 'breakdown' AS part, * FROM ranked WHERE rank <= {TOP}
+) ORDER BY part DESC, breakdown, rank"""
+
+
+def split_visits(rows: Rows) -> tuple[dict[str, Any], dict[str, Rows]]:
+    """The visits query's rows as (the KPI row, {breakdown: its top rows})."""
+    kpis = next(r for r in rows if r["part"] == "kpis")
+    breakdowns: dict[str, Rows] = {name: [] for name in VISIT_BREAKDOWNS}
+    for row in rows:
+        if row["part"] == "breakdown":
+            breakdowns[row["breakdown"]].append(row)
+    return kpis, breakdowns
 
 
 def timeseries_sql(period: Period, host: str | None) -> str:
@@ -132,36 +176,12 @@ FROM range(CAST({_day(period.start)} AS TIMESTAMP), CAST({after} AS TIMESTAMP),
 LEFT JOIN pageviews_daily d ON d.event_date = CAST(r.range AS DATE) ORDER BY 1"""
 
 
-#: The period's breakdowns: name -> SELECT over the scoped views (ranked by the last column).
+#: The period's page-view breakdowns: name -> (SELECT over the scoped views, ranking column).
 BREAKDOWNS: dict[str, tuple[str, str]] = {
     "top_pages": (
         "SELECT url_host AS host, url_path AS path, unique_users AS visitors, pageviews "
         "FROM top_pages",
         "pageviews",
-    ),
-    "entry_pages": (
-        "SELECT landing_path AS path, avg(CASE WHEN is_bounce THEN 1.0 ELSE 0.0 END) "
-        "AS bounce_rate, count(*) AS visits FROM sessions GROUP BY 1",
-        "visits",
-    ),
-    "exit_pages": (
-        "SELECT exit_path AS path, count(*) AS exits FROM sessions GROUP BY 1",
-        "exits",
-    ),
-    "sources": (
-        "SELECT utm_source AS source, count(DISTINCT anonymous_user_id) AS visitors, "
-        "count(*) AS visits FROM sessions GROUP BY 1",
-        "visits",
-    ),
-    "mediums": (
-        "SELECT utm_medium AS medium, count(DISTINCT anonymous_user_id) AS visitors, "
-        "count(*) AS visits FROM sessions GROUP BY 1",
-        "visits",
-    ),
-    "campaigns": (
-        "SELECT utm_campaign AS campaign, count(DISTINCT anonymous_user_id) AS visitors, "
-        "count(*) AS visits FROM sessions GROUP BY 1",
-        "visits",
     ),
     "browsers": (
         "SELECT browser, sum(pageviews) AS pageviews FROM devices GROUP BY 1",
@@ -210,7 +230,7 @@ STREAM_SQL = f"SELECT * FROM {STREAM_WINDOWS} ORDER BY window_start DESC LIMIT 1
 def period_queries(period: Period, host: str | None) -> dict[str, str]:
     """Every query of a report, by name (independent of each other, so they may run at once)."""
     scope = Scope(period, host).with_clause()
-    queries = {"kpis": kpi_sql(period, host), "timeseries": timeseries_sql(period, host)}
+    queries = {"visits": visits_sql(period, host), "timeseries": timeseries_sql(period, host)}
     for name, (select, order) in BREAKDOWNS.items():
         queries[name] = f"{scope}\n{_ranked(select, order)}"
     queries.update(LAKE_QUERIES)
