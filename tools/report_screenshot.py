@@ -100,7 +100,9 @@ def main() -> None:
             [*cli, "report", "--lake", str(lake), "--out", str(html), "--quiet"],
         ]
         for step in steps:
-            subprocess.run(step, check=True, stdout=subprocess.DEVNULL)
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"{' '.join(step[2:4])} failed: {done.stderr.strip()}")
         screenshot(html, args.out)
     print(args.out)
 
