@@ -24,7 +24,7 @@ from clickstream.stream import commit as lake
 from clickstream.stream.records import decode
 from clickstream.stream.stats import BatchSettings, BatchSummary, write_batch
 from clickstream.stream.tables import StreamLayout
-from clickstream.stream.transports import Entry, Transport, open_transport
+from clickstream.stream.transports import Records, Transport, open_transport
 
 log = logging.getLogger(__name__)
 
@@ -146,20 +146,20 @@ class Consumer:
 
     def _process(
         self,
-        entries: list[Entry],
+        entries: Records,
         redelivered: bool,
         on_batch: Callable[[BatchSummary], None] | None,
     ) -> None:
         read_at = datetime.now(UTC)
         if redelivered:
-            done = lake.committed_offsets(self.layout, self.o.group, [e.id for e in entries])
+            done = lake.committed_offsets(self.layout, self.o.group, entries.ids)
             if done:
                 log.info("acknowledging %d redelivered records already in the lake", len(done))
                 self.transport.ack(self.o.group, sorted(done))
                 self.report.skipped_committed += len(done)
-                entries = [e for e in entries if e.id not in done]
+                entries = entries.only(set(entries.ids) - done)
         while entries:
-            ids = [e.id for e in entries]
+            ids = entries.ids
             batch_id = self._batch_id()
             tmp = lake.tmp_path(self.layout, batch_id)
             summary = self._compute(entries, batch_id, read_at, tmp)
@@ -173,7 +173,7 @@ class Consumer:
             # Another consumer claimed some of these while we worked: it counts them, not us.
             tmp.unlink(missing_ok=True)
             log.warning("%d records were claimed by another consumer", len(ids) - len(owned))
-            entries = [e for e in entries if e.id in owned]
+            entries = entries.only(owned)
         else:
             return
         _fault("after_commit")
@@ -188,7 +188,7 @@ class Consumer:
             on_batch(summary)
 
     def _compute(
-        self, entries: list[Entry], batch_id: str, read_at: datetime, tmp: Path
+        self, entries: Records, batch_id: str, read_at: datetime, tmp: Path
     ) -> BatchSummary:
         import duckdb
         import pyarrow as pa
@@ -197,8 +197,8 @@ class Consumer:
         raw = pa.table(
             {
                 "ordinal": pa.array(range(len(entries)), pa.int64()),
-                "stream_id": pa.array([e.id for e in entries], pa.string()),
-                "payload": pa.array([e.payload for e in entries], pa.binary()),
+                "stream_id": pa.array(entries.ids, pa.string()),
+                "payload": pa.array(entries.payloads, pa.binary()),
             }
         )
         con = duckdb.connect()

@@ -94,8 +94,16 @@ def decode(con: duckdb.DuckDBPyConnection, raw: str, out: str) -> None:
     """Create table ``out`` from table ``raw`` (ordinal, stream_id, payload BLOB): every record
     with ``reason`` NULL (valid, with the STATS_FIELDS) or one dead-letter reason.
 
-    Each payload is parsed once into a struct of raw JSON values; types are checked on those."""
-    shape = "{" + ", ".join(f'"{f}": "JSON"' for f in ("v", *STATS_FIELDS)) + "}"
+    Each payload is parsed once into a struct; the identity fields stay raw JSON values so their
+    type can be checked, the rest are read as text (a JSON null reads as NULL)."""
+    raw_json = ("v", "event_id", "anonymous_user_id")
+    shape = (
+        "{"
+        + ", ".join(
+            f'"{f}": "{"JSON" if f in raw_json else "VARCHAR"}"' for f in ("v", *STATS_FIELDS)
+        )
+        + "}"
+    )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {out} AS
         WITH texts AS (
@@ -105,13 +113,15 @@ def decode(con: duckdb.DuckDBPyConnection, raw: str, out: str) -> None:
                          THEN json_transform(text, '{shape}') END AS j
           FROM texts
         ), typed AS (
-          SELECT *, TRY(strptime({_text("event_time")}, '{TIME_FORMAT}')) AS event_time
-          FROM parsed
+          SELECT *, try_strptime(j.event_time, '{TIME_FORMAT}') AS event_time FROM parsed
+        ), checked AS (
+          SELECT *, {_reason_sql()} AS reason FROM typed
         )
-        SELECT ordinal, stream_id, {_reason_sql()} AS reason,
+        SELECT ordinal, stream_id, reason,
                {_text("event_id")} AS event_id, {_text("anonymous_user_id")} AS anonymous_user_id,
-               event_time, {_text("url_path")} AS url_path, {_text("utm_source")} AS utm_source,
-               {_text("utm_medium")} AS utm_medium,
-               left(coalesce(text, CAST(payload AS VARCHAR)), {DEAD_LETTER_PAYLOAD_CHARS})
+               event_time, j.url_path AS url_path, j.utm_source AS utm_source,
+               j.utm_medium AS utm_medium,
+               CASE WHEN reason IS NOT NULL THEN left(CASE WHEN text IS NULL
+                 THEN CAST(payload AS VARCHAR) ELSE text END, {DEAD_LETTER_PAYLOAD_CHARS}) END
                  AS payload
-        FROM typed""")
+        FROM checked""")

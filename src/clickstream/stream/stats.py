@@ -94,7 +94,7 @@ def write_batch(
         SELECT *, time_bucket(INTERVAL '{s.window_seconds} seconds', event_time) AS window_start,
                event_time < newest_before - INTERVAL '{s.lateness_seconds} seconds' AS is_late
         FROM seen""")
-    sketches = _sketches(con)  # noqa: F841  (read by name below)
+    con.register("sketches", _sketches(con))
     columns = ", ".join(f"CAST({c.name} AS {c.type}) AS {c.name}" for c in FACT_COLUMNS)
     con.execute(f"""
         COPY (

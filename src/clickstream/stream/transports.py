@@ -54,12 +54,19 @@ return added
 """
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One record read from the stream: its id and raw payload (None when it has no payload)."""
+@dataclass
+class Records:
+    """Records read from the stream: ids and raw payloads (None: the entry has no payload)."""
 
-    id: str
-    payload: bytes | None
+    ids: list[str]
+    payloads: list[bytes | None]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def only(self, keep: set[str]) -> Records:
+        pairs = [(i, p) for i, p in zip(self.ids, self.payloads, strict=True) if i in keep]
+        return Records([i for i, _ in pairs], [p for _, p in pairs])
 
 
 class Transport(Protocol):
@@ -76,13 +83,13 @@ class Transport(Protocol):
 
     def ensure_group(self, group: str) -> None: ...
 
-    def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
+    def read(self, group: str, consumer: str, count: int, block_ms: int) -> Records:
         """New records for this consumer (waits up to ``block_ms`` for the first)."""
 
-    def pending(self, group: str, consumer: str, count: int) -> list[Entry]:
+    def pending(self, group: str, consumer: str, count: int) -> Records:
         """Records this consumer was given earlier but has not acknowledged."""
 
-    def claim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
+    def claim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> Records:
         """Take over records other consumers left unacknowledged for ``min_idle_ms``."""
 
     def owned(self, group: str, consumer: str, ids: Sequence[str]) -> set[str]:
@@ -147,35 +154,38 @@ class RedisTransport:
                 if "BUSYGROUP" not in str(err):
                     raise
 
-    def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
+    def read(self, group: str, consumer: str, count: int, block_ms: int) -> Records:
         with self._call("reading"):
-            reply = self.client.xreadgroup(
-                group, consumer, {self.stream: ">"}, count=count, block=block_ms or None
-            )
-        return _entries(reply[0][1]) if reply else []
+            block = ["BLOCK", block_ms] if block_ms else []
+            reply = self.client.execute_command(
+                "XREADGROUP", "GROUP", group, consumer, "COUNT", count, *block,
+                "STREAMS", self.stream, ">",
+            )  # fmt: skip
+        return _records(reply[0][1]) if reply else Records([], [])
 
-    def pending(self, group: str, consumer: str, count: int) -> list[Entry]:
+    def pending(self, group: str, consumer: str, count: int) -> Records:
         with self._call("reading pending records"):
-            reply = self.client.xreadgroup(group, consumer, {self.stream: "0"}, count=count)
-        return _entries(reply[0][1]) if reply else []
+            reply = self.client.execute_command(
+                "XREADGROUP", "GROUP", group, consumer, "COUNT", count, "STREAMS", self.stream, "0"
+            )
+        return _records(reply[0][1]) if reply else Records([], [])
 
-    def claim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
+    def claim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> Records:
         with self._call("claiming idle records"):
             reply = self.client.execute_command(
                 "XAUTOCLAIM", self.stream, group, consumer, min_idle_ms, "0-0", "COUNT", count
             )
-        return _entries(reply[1])
+        return _records(reply[1])
 
     def owned(self, group: str, consumer: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
         lo, hi = min(ids, key=_id_key), max(ids, key=_id_key)
         with self._call("checking record ownership"):
-            rows = self.client.xpending_range(
-                self.stream, group, min=lo, max=hi, count=len(ids) * 4 + 1000,
-                consumername=consumer,
-            )  # fmt: skip
-        return {_text(r["message_id"]) for r in rows} & set(ids)
+            rows = self.client.execute_command(
+                "XPENDING", self.stream, group, lo, hi, len(ids) * 4 + 1000, consumer
+            )
+        return {r[0].decode() for r in rows} & set(ids)
 
     def ack(self, group: str, ids: Sequence[str]) -> None:
         with self._call("acknowledging"):
@@ -213,15 +223,19 @@ def _id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _entries(raw: Any) -> list[Entry]:
-    out = []
-    for item in raw:
-        if item is None:
-            continue
-        entry_id, fields = item
-        payload = fields.get(FIELD) if isinstance(fields, dict) else None
-        out.append(Entry(_text(entry_id), payload))
-    return out
+def _records(raw: Any) -> Records:
+    """Raw RESP entries ``[id, [field, value, ...] | nil]`` (no per-entry dicts: hot path)."""
+    raw = [item for item in raw if item is not None]
+    ids = [item[0].decode() for item in raw]
+    payloads = [
+        item[1][1] if item[1] and len(item[1]) == 2 and item[1][0] == FIELD else None
+        for item in raw
+    ]
+    return Records(ids, payloads)
+
+
+#: Replies read raw (see _records); redis-py's parsers build a dict per entry.
+_RAW_REPLIES = ("XREADGROUP", "XAUTOCLAIM", "XPENDING")
 
 
 def _redis_client(**kwargs: Any) -> redis.Redis:
@@ -229,14 +243,18 @@ def _redis_client(**kwargs: Any) -> redis.Redis:
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
 
-    return redis.Redis(
+    client = redis.Redis(
         socket_timeout=SOCKET_TIMEOUT_S,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.2), RETRIES),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         health_check_interval=30,
+        protocol=2,  # RESP2 everywhere: the raw replies parsed in _records have one shape
         **kwargs,
     )
+    for command in _RAW_REPLIES:
+        client.set_response_callback(command, lambda response, **options: response)
+    return client
 
 
 def open_redis(url: str, lake: str) -> Transport:
