@@ -87,14 +87,14 @@ def test_consumer_killed_around_the_commit(make_lake, broker_dir: Path, point: s
 
 
 def test_publisher_killed_mid_publish(make_lake, broker_dir: Path):
-    lake = make_lake(9000, seed=13)
+    lake = make_lake(25_000, seed=13, users=500)
     cmd = [sys.executable, "-m", "clickstream", "stream", "publish", "--lake", str(lake)]
     killed = run(cmd, **{PUBLISH_FAULT_ENV: "2"})  # after the 2nd chunk reached the stream
     assert killed.returncode == -signal.SIGKILL
     client = redis.Redis(unix_socket_path=str(broker.socket_path(broker_dir)))
-    assert 0 < client.xlen("clickstream") < 9000
+    assert 0 < client.xlen("clickstream") < 25_000
     done = run(cmd)
     assert done.returncode == 0, done.stderr
-    assert client.xlen("clickstream") == 9000  # nothing went out twice
+    assert client.xlen("clickstream") == 25_000  # nothing went out twice
     assert run(stats_cmd(lake)).returncode == 0
     assert_exact(lake)

@@ -28,7 +28,7 @@ from clickstream.stream.transports import PAST, Transport, open_transport
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
-CHUNK = 2000
+CHUNK = 10_000
 #: Test hook: SIGKILL the publisher after this many chunks.
 FAULT_ENV = "CLICKSTREAM_PUBLISH_KILL_AFTER_CHUNKS"
 
