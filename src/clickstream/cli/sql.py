@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -125,5 +126,11 @@ def register(app: typer.Typer) -> None:
         with open_lake(lake, allow_path) as session:
             if query is None:
                 repl(session, fmt)
-            else:
+                return
+            try:
                 print_result(session, query, fmt)
+            except BrokenPipeError:
+                # The reader left (`| head`): stop quietly, like any Unix filter.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise typer.Exit(141) from None
