@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -98,3 +99,50 @@ def test_s3_lake_still_answers(aws, s3_lake) -> None:
         text=True,
     )
     assert proc.stdout == "n\n2\n", proc.stderr
+
+
+SESSION_TOKEN = "fake-session-token-do-not-leak-91b2"
+
+
+@pytest.mark.parametrize("route", ROUTES[:6])
+def test_session_token_never_shown(aws, s3_lake, route: str) -> None:
+    _, root = s3_lake
+    env = {**os.environ, "AWS_SESSION_TOKEN": SESSION_TOKEN}
+    proc = subprocess.run(
+        [sys.executable, "-m", "clickstream", "sql", route, "-l", root, "-f", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert SESSION_TOKEN not in proc.stdout + proc.stderr
+    assert FAKE_SECRET not in proc.stdout + proc.stderr
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clickstream", *args], capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    "deletes",
+    [["other-prefix/victim.txt"], ["prod/_runs/x.json"], ["prod/clickstream/../victim.txt"]],
+)
+def test_hostile_s3_commit_log_is_never_applied(aws, s3_lake, tmp_path: Path, deletes) -> None:
+    bucket, root = s3_lake
+    aws.put_object(Bucket=bucket, Key="other-prefix/victim.txt", Body=b"keep me")
+    run = "20240101T000000Z-abcdef"
+    body = json.dumps({"run_id": run, "uploads": [], "deletes": deletes}).encode()
+    aws.put_object(Bucket=bucket, Key=f"prod/_runs/{run}.commit.json", Body=body)
+    before = _objects(aws, bucket)
+    # Readers refuse to read while a commit log is present, and never act on it.
+    one = _cli("sql", "SELECT count(*) FROM clickstream", "-l", root)
+    assert one.returncode == 1 and "commit.json" in one.stderr
+    assert len(one.stderr.strip().splitlines()) == 1
+    # The writer validates it: refused, nothing deleted.
+    src = write_csv(tmp_path / "n.csv", ["u9,https://b.com/,1706745600,C,L,1x1"])
+    etl = _cli("etl", "-q", "-i", str(src), "-l", root)
+    assert etl.returncode == 1 and "not applied" in etl.stderr, etl.stderr
+    assert len(etl.stderr.strip().splitlines()) == 1
+    after = _objects(aws, bucket)
+    assert {k: v for k, v in after.items() if not k.endswith("_lock")} == before
