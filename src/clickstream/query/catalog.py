@@ -16,6 +16,7 @@ from clickstream.errors import ConfigError, LakeError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.lake.store import open_store
 from clickstream.query.session import check_readable, define_views
+from clickstream.stream.tables import STREAM_FACTS, stream_fact_files, stream_facts_glob
 
 
 def _target(out: str) -> Path:
@@ -47,6 +48,7 @@ def write_catalog(out: str | os.PathLike[str], lake: str | os.PathLike[str]) -> 
     tables: dict[str, str | list[str]] = {
         TABLE: s3.join(store.table_uri, "**", "*.parquet") if store.table_files() else [],
         REJECTED_TABLE: s3.join(store.rejected_uri, "*.parquet") if store.rejected_files() else [],
+        STREAM_FACTS: stream_facts_glob(store.root) if stream_fact_files(store) else [],
     }
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:

@@ -18,8 +18,14 @@ from clickstream.contract.schema import (
 )
 from clickstream.errors import ConfigError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
-from clickstream.query.views import VIEW_NAMES, view_sql
+from clickstream.query.views import STREAM_VIEW_NAMES, VIEW_NAMES, view_sql
 from clickstream.sqltext import sql_list, sql_literal
+from clickstream.stream.tables import (
+    STREAM_FACTS,
+    lake_stream_files,
+    stream_facts_glob,
+    stream_facts_sql,
+)
 
 DIALECTS = ("duckdb", "spark", "athena")
 
@@ -73,6 +79,8 @@ def base_table_sql(table: str, files: str | list[str]) -> str:
     ``union_by_name`` tolerates files written by earlier schema versions (missing columns: NULL).
     An empty list gives a typed, empty table (a lake whose every row was rejected).
     """
+    if table == STREAM_FACTS:  # the stream's statistics: clickstream.stream.tables
+        return stream_facts_sql(files)
     columns = (*OUTPUT_COLUMNS, *PARTITION_COLUMNS) if table == TABLE else REJECTED_COLUMNS
     if isinstance(files, list) and not files:
         cols = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in columns)
@@ -87,16 +95,22 @@ def duckdb_statements(tables: dict[str, str | list[str]]) -> list[str]:
     return [
         *(f"CREATE OR REPLACE VIEW {t} AS {base_table_sql(t, f)}" for t, f in tables.items()),
         *_views("duckdb", "CREATE OR REPLACE VIEW"),
+        *(
+            f"CREATE OR REPLACE VIEW {name} AS {view_sql(name)}"
+            for name in STREAM_VIEW_NAMES
+            if STREAM_FACTS in tables
+        ),
     ]
 
 
 def _duckdb(lake: str) -> list[str]:
-    return duckdb_statements(
-        {
-            TABLE: _join(lake, TABLE, "**", "*.parquet"),
-            REJECTED_TABLE: _join(lake, REJECTED_TABLE, "*.parquet"),
-        }
-    )
+    tables: dict[str, str | list[str]] = {
+        TABLE: _join(lake, TABLE, "**", "*.parquet"),
+        REJECTED_TABLE: _join(lake, REJECTED_TABLE, "*.parquet"),
+    }
+    if lake_stream_files(lake):  # a glob matching nothing would not bind
+        tables[STREAM_FACTS] = stream_facts_glob(lake)
+    return duckdb_statements(tables)
 
 
 def _spark(lake: str) -> list[str]:

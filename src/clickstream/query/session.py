@@ -32,6 +32,7 @@ from clickstream.lake.store import LakeStore, open_store
 from clickstream.query import fence
 from clickstream.query.ddl import duckdb_statements
 from clickstream.sqltext import sql_list, sql_literal
+from clickstream.stream.tables import STREAM_FACTS, stream_fact_files
 
 #: Settings fixed when the connection is created, before any SQL can run.
 CONNECT_CONFIG = {
@@ -49,7 +50,11 @@ BATCH_ROWS = 10_000
 
 def base_tables(store: LakeStore) -> dict[str, str | list[str]]:
     """The base tables over the lake's committed data files (an explicit list of each)."""
-    return {TABLE: store.table_files(), REJECTED_TABLE: store.rejected_files()}
+    return {
+        TABLE: store.table_files(),
+        REJECTED_TABLE: store.rejected_files(),
+        STREAM_FACTS: stream_fact_files(store),  # the stream's statistics (clickstream.stream)
+    }
 
 
 def define_views(con: Any, tables: dict[str, str | list[str]]) -> None:

@@ -13,6 +13,15 @@ VIEW_NAMES: tuple[str, ...] = (
     "sessions",
 )
 
+#: The stream's views (DuckDB only), over ``stream_facts``: see clickstream.stream.tables.
+STREAM_VIEW_NAMES: tuple[str, ...] = (
+    "stream_batches",
+    "stream_windows",
+    "stream_windows_hourly",
+    "stream_late",
+    "stream_dead_letters",
+)
+
 
 def view_sql(name: str) -> str:
     """The SELECT behind a view, in DuckDB's dialect (the canonical one)."""

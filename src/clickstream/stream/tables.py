@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from clickstream.lake.store import LakeStore
 
 FOLDER = "stream"
+#: The base table of the stream views in the query layer.
+STREAM_FACTS = "stream_facts"
 GROUP_KEY = "consumer_group"
 
 #: Row kinds and what they hold.
@@ -119,13 +121,23 @@ def stream_facts_sql(files: str | list[str]) -> str:
 
 def stream_fact_files(store: LakeStore) -> list[str]:
     """Every committed batch file of every consumer group (local lakes; none on S3 yet)."""
+    return lake_stream_files(store.root)
+
+
+def lake_stream_files(lake: str) -> list[str]:
+    """Like stream_fact_files, from the lake as typed (no store is opened)."""
     from pathlib import Path
 
     from clickstream import s3
 
-    if s3.is_s3(store.root):
+    if s3.is_s3(lake):
         return []
-    return sorted(str(p) for p in Path(store.root, FOLDER).glob(f"{GROUP_KEY}=*/*.parquet"))
+    root = Path(lake).absolute()
+    return sorted(str(p) for p in root.joinpath(FOLDER).glob(f"{GROUP_KEY}=*/*.parquet"))
+
+
+def stream_facts_glob(lake: str) -> str:
+    return StreamLayout(lake.rstrip("/")).glob
 
 
 def stream_view_statements(files: str | list[str]) -> list[str]:
