@@ -5,7 +5,19 @@ from __future__ import annotations
 
 import typer
 
-from clickstream.cli import _common, catalog, ddl, demo, deploy, etl, generate, package, report, sql
+from clickstream.cli import (
+    _common,
+    catalog,
+    ddl,
+    demo,
+    deploy,
+    etl,
+    generate,
+    package,
+    report,
+    sql,
+    stream,
+)
 
 app = typer.Typer(
     name="clickstream",
@@ -25,7 +37,7 @@ def _options(
     _common.configure(debug)
 
 
-for module in (etl, generate, demo, sql, catalog, ddl, package, deploy, report):
+for module in (etl, generate, demo, sql, catalog, ddl, package, deploy, report, stream):
     module.register(app)
 
 
