@@ -60,6 +60,9 @@ def register(app: typer.Typer) -> None:
         out_console.print(
             f"dashboard: {dashboard.path.absolute()}", highlight=False, soft_wrap=True
         )
+        from clickstream.stream.demo import demo_stream
+
+        demo_stream(str(lake), out_console, err_console)
         err_console.print(
             f'next: clickstream sql "SELECT * FROM clickstream LIMIT 5" --lake {lake}'
         )
