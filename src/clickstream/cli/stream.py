@@ -139,7 +139,7 @@ def stats(
         with _graceful(worker.stop):
             report = worker.run(show)
     finally:
-        worker.transport.close()
+        worker.close()
     err_console.print(
         f"consumer {options.consumer}: {report.batches:,} batches, {report.events:,} events "
         f"({report.late_events:,} late, {report.dead_letters:,} dead letters, "

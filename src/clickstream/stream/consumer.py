@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from clickstream.errors import StreamError
 from clickstream.stream import commit as lake
@@ -90,6 +91,13 @@ class Consumer:
         self.report = ConsumerReport()
         self._counter = 0
         self._stop = threading.Event()
+        self._con: Any = None
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        self.transport.close()
 
     def stop(self) -> None:
         """Finish the batch in hand, commit it, and return (safe from a signal handler)."""
@@ -201,10 +209,12 @@ class Consumer:
                 "payload": pa.array(entries.payloads, pa.binary()),
             }
         )
-        con = duckdb.connect()
+        if self._con is None:  # one connection for the consumer's life: connecting costs ms
+            self._con = duckdb.connect()
+            self._con.execute("SET TimeZone = 'UTC'")
+        con = self._con
+        con.register("raw_batch", raw)
         try:
-            con.execute("SET TimeZone = 'UTC'")
-            con.register("raw_batch", raw)
             decode(con, "raw_batch", "decoded")
             settings = BatchSettings(
                 batch_id=batch_id,
@@ -216,7 +226,7 @@ class Consumer:
             )
             return write_batch(con, "decoded", settings, tmp)
         finally:
-            con.close()
+            con.unregister("raw_batch")
 
 
 def run_consumer(
@@ -226,4 +236,4 @@ def run_consumer(
     try:
         return consumer.run(on_batch)
     finally:
-        consumer.transport.close()
+        consumer.close()
