@@ -14,6 +14,8 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
 CHUNK = 10_000
+MEMORY_LIMIT = "512MB"
 #: Test hook: SIGKILL the publisher after this many chunks.
 FAULT_ENV = "CLICKSTREAM_PUBLISH_KILL_AFTER_CHUNKS"
 
@@ -183,9 +186,13 @@ class Publisher:
             start = entry.events
         sent = 0
         if start < entry.events:
+            spill = tempfile.mkdtemp(prefix="clickstream-publish-")
             con = duckdb.connect()
             try:
                 con.execute("SET TimeZone = 'UTC'")
+                # The run is sorted by event time before it goes out: bound it, spill the rest.
+                con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+                con.execute(f"SET temp_directory = '{spill}'")
                 listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
                 source = f"SELECT * FROM read_parquet([{listed}])"
                 reader = con.execute(
@@ -206,6 +213,7 @@ class Publisher:
                         progress(entry.run_id, sent)
             finally:
                 con.close()
+                shutil.rmtree(spill, ignore_errors=True)
             if position != entry.events:
                 raise StreamError(
                     f"run {entry.run_id}: the lake holds {position} events but its report says "
