@@ -204,7 +204,7 @@ CASES: list[tuple[str, str, Any]] = [
     ("id\x7fdel", row(), "invalid_user_id"),
     (
         "b-controls",
-        row(browser="Chr\x00ome\x01", os="Li\x00nux"),
+        row(browser="Chr\x00ome\x01", os="Li\x00n\x1bux"),
         {"browser": "Chrome", "os": "Linux"},
     ),
     ("b-only-controls", row(browser="\x00"), {"browser": None}),

@@ -60,6 +60,9 @@ TIME_RE = r"^[+-]?[0-9]+([.][0-9]*)?$"
 URL_FORBIDDEN_RE = r"[\s\x00-\x1f\x7f]"
 #: Control characters: they reject an id, and are removed from decoded query values.
 CONTROL_RE = r"[\x00-\x1f\x7f]"
+#: Control characters other than tab, LF and CR (which a quoted CSV field may hold as text):
+#: removed from browser and os.
+TEXT_CONTROL_RE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 SCREEN_RE = r"^([0-9]+)[xX]([0-9]+)$"
 
 
@@ -140,9 +143,9 @@ _KEY = f"CASE WHEN {_EQ} > 0 THEN substr(s, 1, {_EQ} - 1) ELSE s END"
 _VALUE = f"CASE WHEN {_EQ} > 0 THEN substr(s, {_EQ} + 1) END"
 
 
-def _clean(fx: SqlFunctions, decoded: str) -> str:
+def _clean(fx: SqlFunctions, decoded: str, pattern: str = CONTROL_RE) -> str:
     """The value without control characters (%00 and %0A decode to them; NUL bytes occur)."""
-    return fx.remove_matches(decoded, CONTROL_RE)
+    return fx.remove_matches(decoded, pattern)
 
 
 def _derived(fx: SqlFunctions) -> dict[str, str]:
@@ -196,6 +199,21 @@ REJECT_CONDITIONS: Mapping[str, str] = {
 assert tuple(REJECT_CONDITIONS) == REJECT_REASON_NAMES[1:], "reject order must follow the contract"
 
 
+#: raw_line keeps this many characters; a longer record is cut and marked with RAW_CUT_MARK.
+RAW_LINE_MAX_CHARS = 10_000
+RAW_CUT_MARK = "…[truncated]"
+
+
+def truncated_raw(x: str) -> str:
+    """raw_line cut to RAW_LINE_MAX_CHARS with a visible mark (DuckDB's reader hands over at
+    most that many characters of a malformed record, so a record of exactly that length is
+    marked too: the reader cannot tell)."""
+    return (
+        f"CASE WHEN length({x}) >= {RAW_LINE_MAX_CHARS} "
+        f"THEN substr({x}, 1, {RAW_LINE_MAX_CHARS}) || '{RAW_CUT_MARK}' ELSE {x} END"
+    )
+
+
 def _csv_field(x: str) -> str:
     """Re-encode one raw field as a CSV field (quoted when it needs to be)."""
     needs_quotes = f"(strpos({x}, ',') > 0 OR strpos({x}, '\"') > 0 OR strpos({x}, chr(10)) > 0)"
@@ -238,13 +256,14 @@ def _outputs(fx: SqlFunctions) -> dict[str, str]:
         "url_fragment": "nullif(_fragment, '')",
         **utm,
         "query_params": f"CASE WHEN _pairs IS NOT NULL THEN {query_map} END",
-        "browser": f"nullif({_clean(fx, 'f_browser')}, '')",
-        "os": f"nullif({_clean(fx, 'f_os')}, '')",
+        "browser": f"nullif({_clean(fx, 'f_browser', TEXT_CONTROL_RE)}, '')",
+        "os": f"nullif({_clean(fx, 'f_os', TEXT_CONTROL_RE)}, '')",
         "screen_resolution": "f_screen_resolution",
         "screen_width": "CASE WHEN _w > 0 AND _h > 0 THEN _w END",
         "screen_height": "CASE WHEN _w > 0 AND _h > 0 THEN _h END",
         "raw_line": (
-            f"CASE WHEN reject_reason_pre IS NOT NULL THEN {fx.redact_userinfo(raw_line)} END"
+            f"CASE WHEN reject_reason_pre IS NOT NULL "
+            f"THEN {truncated_raw(fx.redact_userinfo(raw_line))} END"
         ),
     }
 

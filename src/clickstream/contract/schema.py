@@ -63,8 +63,8 @@ OUTPUT_COLUMNS: tuple[Column, ...] = (
         "every query parameter, decoded, control characters removed; a repeated key keeps "
         "its first value",
     ),
-    Column("browser", "VARCHAR", "browser, trimmed, control characters removed"),
-    Column("os", "VARCHAR", "operating system, trimmed, control characters removed"),
+    Column("browser", "VARCHAR", "browser, trimmed, control characters but tab/CR/LF removed"),
+    Column("os", "VARCHAR", "operating system, trimmed, control characters but tab/CR/LF removed"),
     Column("screen_resolution", "VARCHAR", "resolution as written, trimmed"),
     Column("screen_width", "INTEGER", "width from WxH; NULL unless both are positive integers"),
     Column("screen_height", "INTEGER", "height from WxH; NULL unless both are positive integers"),

@@ -20,7 +20,13 @@ import duckdb
 
 from clickstream import s3
 from clickstream.contract.dialects import DUCKDB
-from clickstream.contract.rules import LAKE_COLUMNS, PARTITION_NAMES, RAW_FIELDS, contract_select
+from clickstream.contract.rules import (
+    LAKE_COLUMNS,
+    PARTITION_NAMES,
+    RAW_FIELDS,
+    contract_select,
+    truncated_raw,
+)
 from clickstream.engines.base import Progress, StageRequest, StageResult
 from clickstream.errors import ConfigError, EngineError
 from clickstream.integrity import MAX_RECORD_BYTES
@@ -156,15 +162,16 @@ class _Stager:
         self._reader_rejects(len(groups))
         result = StageResult()
         result.rows_read_by_file = self._rows_by_file()
-        result.rejected_by_reason = self._reject_counts()
-        self._write_rejected()
+        result.rejected_by_reason, already_quarantined = self._write_rejected()
         valid = self.con.execute(
             "SELECT count(*) FROM staged WHERE reject_reason IS NULL"
         ).fetchone()
         self._dedupe()
         result.partitions = self._write_lake()
         result.rows_written = sum(result.partitions.values())
-        result.rows_duplicate = (valid[0] if valid else 0) - result.rows_written
+        result.rows_duplicate = (
+            (valid[0] if valid else 0) - result.rows_written + already_quarantined
+        )
         return result
 
     def _reader_rejects(self, groups: int) -> None:
@@ -187,24 +194,22 @@ class _Stager:
         counts.update({path: n for path, n in rows})
         return counts
 
-    def _reject_counts(self) -> dict[str, int]:
-        rows = self.con.execute(
-            "SELECT reject_reason, count(*) FROM staged WHERE reject_reason IS NOT NULL "
-            "GROUP BY ALL UNION ALL SELECT 'malformed_csv', count(*) FROM malformed"
-        ).fetchall()
-        return {reason: n for reason, n in rows if n}
+    def _write_rejected(self) -> tuple[dict[str, int], int]:
+        """Quarantine: rule rejects (line from file position) plus the reader's malformed rows.
 
-    def _write_rejected(self) -> None:
-        """Quarantine: rule rejects (line from file position) plus the reader's malformed rows."""
+        A record already quarantined by an earlier run (same file, line and raw text: a file
+        that grew is read again from its start) is not written twice; it counts as a duplicate.
+        Returns the new rejects by reason, and how many were already there.
+        """
         target = self.request.staging / "clickstream_rejected" / f"{self.request.run_id}.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         run_id = quote_literal(self.request.run_id)
-        redact = DUCKDB.redact_userinfo("rtrim(raw_line, chr(13) || chr(10))")
+        redact = truncated_raw(DUCKDB.redact_userinfo("rtrim(raw_line, chr(13) || chr(10))"))
         # A record's line is its position among all records of its file, counting the header as
         # line 1. Accepted records are numbered by insertion order; each malformed record that
         # precedes one shifts it down by one.
         sql = f"""
-        COPY (
+        CREATE TABLE rejects AS
           WITH firsts AS (SELECT source_file, min(rowid) AS r0 FROM staged GROUP BY ALL),
           bad AS (
             SELECT source_file, line_number,
@@ -223,10 +228,29 @@ class _Stager:
           UNION ALL
           SELECT source_file, CAST(line_number AS BIGINT), {redact}, 'malformed_csv', {run_id}
           FROM malformed
-          ORDER BY source_file, line_number
-        ) TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)
         """
-        self._run_sql("writing quarantine", sql)
+        self._run_sql("checking quarantine", sql)
+        fresh = "SELECT * FROM rejects"
+        earlier = self.request.lake.rejected_files() if self.request.dedupe_against_lake else []
+        if earlier:
+            files = ", ".join(quote_literal(p) for p in earlier)
+            ours = ", ".join(quote_literal(f.path) for f in self.request.sources)
+            fresh += f"""
+            WHERE (source_file, line_number, raw_line) NOT IN (
+              SELECT (source_file, line_number, raw_line) FROM read_parquet([{files}])
+              WHERE source_file IN ({ours}))"""
+        self.con.execute(f"CREATE TABLE fresh_rejects AS {fresh}")
+        self._run_sql(
+            "writing quarantine",
+            "COPY (SELECT * FROM fresh_rejects ORDER BY source_file, line_number) "
+            f"TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)",
+        )
+        counts = self.con.execute(
+            "SELECT reject_reason, count(*) FROM fresh_rejects GROUP BY ALL"
+        ).fetchall()
+        total = self.con.execute("SELECT count(*) FROM rejects").fetchone()
+        by_reason = {reason: int(n) for reason, n in counts if n}
+        return by_reason, (int(total[0]) if total else 0) - sum(by_reason.values())
 
     def _dedupe(self) -> None:
         """Collect the rows to drop: repeats within the run, and ids already in the lake.

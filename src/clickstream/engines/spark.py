@@ -19,7 +19,13 @@ import sqlglot
 
 from clickstream import s3
 from clickstream.contract.dialects import SPARK
-from clickstream.contract.rules import LAKE_COLUMNS, PARTITION_NAMES, RAW_FIELDS, contract_select
+from clickstream.contract.rules import (
+    LAKE_COLUMNS,
+    PARTITION_NAMES,
+    RAW_FIELDS,
+    contract_select,
+    truncated_raw,
+)
 from clickstream.engines.base import Progress, StageRequest, StageResult
 from clickstream.errors import EngineError
 from clickstream.lake.layout import LakeLayout
@@ -212,17 +218,20 @@ class _SparkStager:
         result.rows_read_by_file = {s.path: 0 for s in self.request.sources}
         result.rows_read_by_file.update({r["source_file"]: r["count"] for r in counts})
         self.progress("writing quarantine", None)
-        result.rejected_by_reason = self._write_rejected(staged, malformed)
+        result.rejected_by_reason, already_quarantined = self._write_rejected(staged, malformed)
         self.progress("writing lake", None)
         result.partitions = self._write_lake(staged)
         result.rows_written = sum(result.partitions.values())
         valid = staged.filter(F.col("reject_reason").isNull()).count()
-        result.rows_duplicate = valid - result.rows_written
+        result.rows_duplicate = valid - result.rows_written + already_quarantined
         staged.unpersist()
         raw.unpersist()
         return result
 
-    def _write_rejected(self, staged: DataFrame, malformed: DataFrame) -> dict[str, int]:
+    def _write_rejected(
+        self, staged: DataFrame, malformed: DataFrame
+    ) -> tuple[dict[str, int], int]:
+        """Quarantine, skipping records an earlier run already quarantined (as DuckDB does)."""
         from pyspark.sql import functions as F
 
         rule = staged.filter(F.col("reject_reason").isNotNull()).select(
@@ -241,6 +250,17 @@ class _SparkStager:
         )
         rejects = rule.unionByName(bad).withColumn("run_id", F.lit(self.request.run_id))
         rejects = rejects.withColumn("line_number", F.col("line_number").cast("bigint"))
+        total = rejects.count()
+        earlier = self.request.lake.rejected_files() if self.request.dedupe_against_lake else []
+        if earlier and total:
+            ours = [s.path for s in self.request.sources]
+            seen = (
+                self.spark.read.parquet(*earlier)
+                .filter(F.col("source_file").isin(ours))
+                .select("source_file", "line_number", "raw_line")
+                .distinct()
+            )
+            rejects = rejects.join(seen, ["source_file", "line_number", "raw_line"], "left_anti")
         counts = {
             r["reject_reason"]: r["count"]
             for r in rejects.groupBy("reject_reason").count().collect()
@@ -262,7 +282,7 @@ class _SparkStager:
             [part] = list(out.glob("part-*.parquet"))
             os.replace(part, target)
             shutil.rmtree(out)
-        return counts
+        return counts, total - sum(counts.values())
 
     def _output_uri(self, name: str) -> str:
         """Where Spark writes: the local staging folder in local mode, else the cluster's
@@ -346,4 +366,6 @@ def _csv_line() -> Any:
 
 
 def _redact_sql(column: str) -> str:
-    return sqlglot.transpile(SPARK.redact_userinfo(column), read="duckdb", write="spark")[0]
+    """Redacted and cut as the contract's raw_line (rules.truncated_raw)."""
+    duck = truncated_raw(SPARK.redact_userinfo(column))
+    return sqlglot.transpile(duck, read="duckdb", write="spark")[0]
