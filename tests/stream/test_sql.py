@@ -37,19 +37,15 @@ def test_stream_views_through_sql_catalog_and_ddl(make_lake, broker_dir: Path, t
     lake = make_lake(1200, seed=42)
     publish(str(lake))
     run_consumer(ConsumerOptions(lake=str(lake), idle_exit=0.5, consumer="c1"))
-    query = (
-        "SELECT window_start, pageviews, visitors FROM stream_windows ORDER BY window_start"
-    )
+    query = "SELECT window_start, pageviews, visitors FROM stream_windows ORDER BY window_start"
     result = sql(lake, query)
     assert result.returncode == 0, result.stderr
     expected = [f"{w:%Y-%m-%d %H:%M:%S},{p},{v}" for w, p, v in lake_windows(lake)]
     assert result.stdout.splitlines()[1:] == expected
     # The same answers from the catalog file and from the DuckDB DDL.
     catalog = tmp_path / "catalog.duckdb"
-    subprocess.run(
-        [sys.executable, "-m", "clickstream", "catalog", "--lake", str(lake), "--out", str(catalog)],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    cmd = [sys.executable, "-m", "clickstream", "catalog", "--lake", str(lake)]
+    subprocess.run([*cmd, "--out", str(catalog)], check=True, capture_output=True, timeout=120)
     con = duckdb.connect(str(catalog), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     assert con.execute(query).fetchall() == lake_windows(lake)
