@@ -117,3 +117,22 @@ def test_late_events_are_listed_and_still_counted(make_lake, broker_dir: Path):
     late = con.execute("SELECT count(*), min(seconds_behind) FROM stream_late").fetchone()
     assert late[0] == 200 and late[1] > 3600
     assert stream_windows(lake) == lake_windows(lake)
+
+
+def test_sketches_roll_up_to_days(make_lake, broker_dir: Path):
+    from clickstream.stream.rollup import rollup
+
+    lake = make_lake(6000, seed=9, hours=60, users=2500)
+    publish(str(lake))
+    consume(lake, batch_size=700)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    exact = con.execute(
+        f"SELECT time_bucket(INTERVAL 1 DAY, event_time) AS d, count(*), "
+        f"count(DISTINCT anonymous_user_id) FROM read_parquet('{lake}/clickstream/**/*.parquet') "
+        "GROUP BY d ORDER BY d"
+    ).fetchall()
+    days = rollup(str(lake), "day")
+    assert [(d.start, d.pageviews) for d in days] == [(d, n) for d, n, _ in exact]
+    for day, (_, _, visitors) in zip(days, exact, strict=True):
+        assert abs(day.visitors_estimate - visitors) <= 0.05 * visitors  # ~3 standard errors

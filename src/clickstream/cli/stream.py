@@ -170,6 +170,26 @@ def top(
         transport.close()
 
 
+@stream_app.command()
+def rollup(
+    lake: str = LAKE,
+    by: str = typer.Option("day", "--by", help="hour or day."),
+    group: str = typer.Option("stats", "--group", help="Consumer group."),
+) -> None:
+    """Page views and estimated visitors per hour/day, from the windows' HLL sketches alone."""
+    from rich.table import Table
+
+    from clickstream.stream.rollup import rollup as run_rollup
+
+    table = Table("period start (UTC)", "page views", "visitors (HLL estimate)", "sketches")
+    for p in run_rollup(lake, by, group):
+        table.add_row(
+            f"{p.start:%Y-%m-%d %H:%M}", f"{p.pageviews:,}", f"{p.visitors_estimate:,.0f}",
+            f"{p.sketches:,}",
+        )  # fmt: skip
+    out_console.print(table)
+
+
 @stream_app.command("stop-broker")
 def stop_broker(lake: str = LAKE) -> None:
     """Shut down the embedded broker of this lake (its data stays in its append-only file)."""
