@@ -166,3 +166,40 @@ def test_results_do_not_depend_on_the_machine_time_zone(tmp_path: Path, zone: st
         "u2": (2024, 2, "2024-02-01 00:00:00", "2024-02-01"),
         "u3": (2023, 12, "2023-12-31 23:59:59", "2023-12-31"),
     }
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragments"),
+    [
+        (("--threads", "-1"), ("--threads -1",)),
+        (("--memory-limit", "-5GB"), ("memory limit '-5GB'",)),
+        (("--memory-limit", "0GB"), ("memory limit '0GB'",)),
+        (("--master", "local[2]"), ("duckdb engine does not take --master",)),
+        (("--engine", "spark", "--memory-limit", "4GB"), ("spark engine", "--memory-limit")),
+        (("--engine", "spark", "--threads", "2"), ("spark engine", "--threads")),
+    ],
+    ids=[
+        "threads",
+        "negative-memory",
+        "zero-memory",
+        "duckdb-master",
+        "spark-memory",
+        "spark-threads",
+    ],
+)
+def test_an_option_the_engine_does_not_take_is_refused(
+    tmp_path: Path, flags: tuple[str, ...], fragments: tuple[str, ...]
+) -> None:
+    src = write_csv(tmp_path / "x.csv", ["u,http://a.com,1600000000,b,o,1x1"])
+    proc = cli("etl", "-i", str(src), "-l", str(tmp_path / "l"), *flags)
+    assert_one_line_error(proc, *fragments)
+    assert not (tmp_path / "l" / "clickstream").exists()
+
+
+def test_valid_engine_options_are_taken(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "x.csv", ["u,http://a.com,1600000000,b,o,1x1"])
+    proc = cli(
+        "etl", "-i", str(src), "-l", str(tmp_path / "l"), "--threads", "1",
+        "--memory-limit", "512MiB", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
