@@ -11,6 +11,7 @@ import argparse
 import time
 
 from bench._common import scratch
+
 from clickstream.contract.schema import REQUIRED_INPUT_COLUMNS
 from clickstream.pipeline import EtlOptions, run_etl
 
