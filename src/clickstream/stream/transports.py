@@ -180,7 +180,9 @@ class RedisTransport:
     def owned(self, group: str, consumer: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        lo, hi = min(ids, key=_id_key), max(ids, key=_id_key)
+        lo, hi = ids[0], ids[-1]  # replies come in id order
+        if _id_key(lo) > _id_key(hi):
+            lo, hi = min(ids, key=_id_key), max(ids, key=_id_key)
         with self._call("checking record ownership"):
             rows = self.client.execute_command(
                 "XPENDING", self.stream, group, lo, hi, len(ids) * 4 + 1000, consumer
