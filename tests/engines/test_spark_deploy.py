@@ -80,7 +80,7 @@ def test_spark_submit_bad_arguments_exit_cleanly(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "clickstream.engines.spark_submit",
+            "clickstream.cli.job",
             "--input",
             str(tmp_path / "missing.csv"),
             "--lake",

@@ -136,7 +136,7 @@ def test_demo_runs_offline_in_an_empty_folder(tmp_path: Path) -> None:
 
 def test_cli_import_stays_light() -> None:
     code = (
-        "import sys, clickstream.cli; heavy = {'duckdb', 'pyarrow', 'pyspark', 'boto3'}"
+        "import sys, clickstream.cli.app; heavy = {'duckdb', 'pyarrow', 'pyspark', 'boto3'}"
         " & set(sys.modules); print(sorted(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

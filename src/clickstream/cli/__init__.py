@@ -1,48 +1,27 @@
-"""The ``clickstream`` command. Each sub-command lives in its own module and imports heavy
-dependencies (DuckDB, PyArrow, later PySpark/boto3) only when it runs."""
+"""The ``clickstream`` command (built in ``cli/app.py``; one module per sub-command).
+
+Importing this package costs nothing: the app, and typer with it, load when ``main`` runs or
+``app`` is asked for. So ``cli/job.py`` (the spark-submit entry point, run on clusters that have
+neither typer nor rich) lives with the rest of the CLI.
+"""
 
 from __future__ import annotations
 
-import typer
-
-from clickstream.cli import (
-    _common,
-    catalog,
-    ddl,
-    demo,
-    deploy,
-    etl,
-    generate,
-    package,
-    report,
-    sql,
-    stream,
-)
-
-app = typer.Typer(
-    name="clickstream",
-    help="Clickstream pipeline: raw page-view CSV -> clean, partitioned Parquet lake + SQL.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Errors become one line here, once, for every command.
-    cls=_common.ErrorHandlingGroup,
-)
-
-
-@app.callback()
-def _options(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
-) -> None:
-    _common.configure(debug)
-
-
-for module in (etl, generate, demo, sql, catalog, ddl, package, deploy, report, stream):
-    module.register(app)
+from typing import Any
 
 
 def main() -> None:
-    app()
+    from clickstream.cli.app import main as run
+
+    run()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from clickstream.cli.app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["app", "main"]

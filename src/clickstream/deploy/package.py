@@ -17,7 +17,7 @@ BUNDLED = ("clickstream", "sqlglot")
 SKIPPED_SUFFIXES = (".pyc",)
 
 LAUNCHER = '''"""spark-submit entry point: the clickstream ETL on Spark."""
-from clickstream.engines.spark_submit import main
+from clickstream.cli.job import main
 
 main()
 '''

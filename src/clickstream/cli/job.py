@@ -1,4 +1,7 @@
-"""The ETL as a spark-submit application (an EMR step): arguments in, run report out."""
+"""The ETL as a spark-submit application (an EMR step): arguments in, run report out.
+
+Standard library and this package only (argparse, not typer): the cluster has no CLI extras.
+"""
 
 from __future__ import annotations
 
