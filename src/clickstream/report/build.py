@@ -140,14 +140,18 @@ def build_report(options: ReportOptions, progress: Progress | None = None) -> Re
     return ReportResult(options.out, size, period, query_seconds, time.perf_counter() - started)
 
 
-def _stream_windows(session: Any) -> dash.Table:
-    """The latest stream windows; optional, so a failure shows on the page instead of failing."""
+def _stream_windows(session: Any) -> dash.Table | None:
+    """The latest stream windows, or None when the lake holds no stream statistics.
+
+    Optional: a failure shows on the page as a note instead of failing the report.
+    """
     from clickstream.report import queries as q
 
     try:
-        return dash.stream_table(q.fetch(session, "stream_windows", q.STREAM_SQL))
+        rows = q.fetch(session, "stream_windows", q.STREAM_SQL)
     except ClickstreamError as err:
         return dash.table("stream_windows", "Stream: latest windows", [], [], note=str(err))
+    return dash.stream_table(rows) if rows else None
 
 
 def _context(

@@ -115,9 +115,23 @@ def _cell(value: Any, column: Column) -> Cell:
 def _text(value: Any) -> str:
     if isinstance(value, datetime):
         return fmt.timestamp(value)
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return "; ".join(_item(v) for v in value)
     if isinstance(value, (list, dict, tuple)):
         return json.dumps(value, default=str, ensure_ascii=False)
     return str(value)
+
+
+def _item(item: dict[str, Any]) -> str:
+    """A struct such as {url_path: '/a', pageviews: 3} as '/a (3)'."""
+
+    def numeric(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    numbers = [v for v in item.values() if numeric(v)]
+    labels = ["(none)" if v is None else str(v) for v in item.values() if not numeric(v)]
+    counts = f" ({', '.join(fmt.count(n) for n in numbers)})" if numbers else ""
+    return " / ".join(labels) + counts
 
 
 def table(id: str, title: str, rows: Rows, columns: Sequence[Column], note: str = "") -> Table:
