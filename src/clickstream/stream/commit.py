@@ -162,3 +162,24 @@ def committed_offsets(layout: StreamLayout, group: str, ids: Sequence[str]) -> s
     finally:
         con.close()
     return {r[0] for r in rows}
+
+
+def committed_positions(layout: StreamLayout, group: str) -> dict[str, str]:
+    """Shard id -> last committed sequence number (offsets ``<shard>:<sequence>``, Kinesis)."""
+    if not any(Path(layout.group(group)).glob("*.parquet")):
+        return {}
+    import duckdb
+
+    glob = f"{layout.group(group)}/*.parquet"
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            f"""SELECT split_part(o, ':', 1) AS shard,
+                       arg_max(split_part(o, ':', 2), lpad(split_part(o, ':', 2), 80, '0'))
+                FROM (SELECT unnest(offsets) AS o FROM ({stream_facts_sql(glob)})
+                      WHERE kind = 'batch')
+                WHERE contains(o, ':') GROUP BY shard"""
+        ).fetchall()
+    finally:
+        con.close()
+    return {shard: seq for shard, seq in rows}

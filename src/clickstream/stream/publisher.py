@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,7 @@ class Publisher:
         self.layout = StreamLayout(self.lake)
         self.path = checkpoint_path(self.layout, self.transport.endpoint)
         self._chunks = 0
+        self._saved: set[str] = set()
 
     def publish_new(self, progress: Callable[[str, int], None] | None = None) -> PublishReport:
         """Publish every committed run not (fully) published yet; returns what went out."""
@@ -154,6 +156,7 @@ class Publisher:
         report = PublishReport()
         checkpoint = load_checkpoint(self.path, self.transport.endpoint)
         known = {r.run_id: r for r in checkpoint.runs}
+        self._saved = set(known)  # runs a crashed publisher may have been sending
         for run in self.store.reports():
             if run.run_id not in known and run.rows_written > 0:
                 entry = RunProgress(run.run_id, len(checkpoint.runs) + 1, run.rows_written)
@@ -196,13 +199,20 @@ class Publisher:
                 listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
                 source = f"SELECT * FROM read_parquet([{listed}])"
                 reader = con.execute(
-                    f"SELECT payload FROM ({encode_sql(source)}) OFFSET {start}"
+                    f"SELECT payload, key, event_id FROM ({encode_sql(source)}) OFFSET {start}"
                 ).fetch_record_batch(CHUNK)
                 position = start
+                since = self._checkpoint_time() if entry.run_id in self._saved else None
                 for batch in reader:
                     payloads = batch.column(0).to_pylist()
-                    self.transport.publish(entry.seq, position, payloads)
-                    position += len(payloads)
+                    keys = batch.column(1).to_pylist()
+                    if since is not None:  # the first chunk after a crash, on a broker that
+                        payloads, keys = self._unsent(batch, since)  # cannot refuse repeats
+                        since = None
+                    # Saved before sending too: its time bounds the look-up after a crash.
+                    save_checkpoint(self.path, checkpoint)
+                    self.transport.publish(entry.seq, position, payloads, keys)
+                    position += batch.num_rows
                     sent += len(payloads)
                     # A kill here (the chunk is on the stream, the checkpoint is behind) is the
                     # hard case: the stream's own last id must carry the resume point.
@@ -222,6 +232,22 @@ class Publisher:
         entry.published = entry.events
         save_checkpoint(self.path, checkpoint)
         return sent
+
+    def _checkpoint_time(self) -> datetime | None:
+        """For a broker that cannot refuse a repeat (Kinesis): when the last chunk may have
+        started going out (None: no look-up needed)."""
+        if not hasattr(self.transport, "already") or not self.path.exists():
+            return None
+        return datetime.fromtimestamp(self.path.stat().st_mtime, UTC) - timedelta(seconds=60)
+
+    def _unsent(self, batch: Any, since: datetime) -> tuple[list[bytes], list[str]]:
+        event_ids = batch.column(2).to_pylist()
+        there = self.transport.already(since, set(event_ids))  # type: ignore[attr-defined]
+        if there:
+            log.warning("%d events of the unfinished chunk are already on the stream", len(there))
+        rows = zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), event_ids, strict=True)
+        kept = [(p, k) for p, k, e in rows if e not in there]
+        return [p for p, _ in kept], [k for _, k in kept]
 
     def _maybe_fault(self) -> None:
         self._chunks += 1

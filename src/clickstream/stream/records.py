@@ -58,7 +58,7 @@ def encode_sql(source: str) -> str:
     fields = ", ".join(_field(c.name, c.type) for c in OUTPUT_COLUMNS)
     return f"""
         SELECT CAST(to_json({{'v': {SCHEMA_VERSION}, {fields}}}) AS BLOB) AS payload,
-               anonymous_user_id AS key
+               anonymous_user_id AS key, event_id
         FROM ({source}) ORDER BY event_time, event_id"""
 
 

@@ -78,8 +78,11 @@ class Transport(Protocol):
     def published(self, run_seq: int) -> int | None:
         """How many of run ``run_seq``'s events are on the stream (None: unknown / none)."""
 
-    def publish(self, run_seq: int, first: int, payloads: Sequence[bytes]) -> None:
-        """Append the events ``first, first+1, ...`` of run ``run_seq`` (idempotent)."""
+    def publish(
+        self, run_seq: int, first: int, payloads: Sequence[bytes], keys: Sequence[str]
+    ) -> None:
+        """Append the events ``first, first+1, ...`` of run ``run_seq``; ``keys`` are their
+        partition keys (anonymous_user_id)."""
 
     def ensure_group(self, group: str) -> None: ...
 
@@ -138,7 +141,9 @@ class RedisTransport:
             return int(seq) + 1
         return PAST if int(ms) > run_seq else 0
 
-    def publish(self, run_seq: int, first: int, payloads: Sequence[bytes]) -> None:
+    def publish(
+        self, run_seq: int, first: int, payloads: Sequence[bytes], keys: Sequence[str]
+    ) -> None:
         with self._call("publishing"):
             if self._script is None:
                 self._script = self.client.register_script(_PUBLISH_LUA)
@@ -284,11 +289,18 @@ def open_embedded(url: str, lake: str) -> Transport:
     return RedisTransport(client, DEFAULT_STREAM, f"embedded broker {sock}")
 
 
+def open_kinesis(url: str, lake: str) -> Transport:
+    from clickstream.stream.kinesis import open_kinesis as opener
+
+    return opener(url, lake)
+
+
 #: URL scheme -> opener; "" is the embedded broker (no URL given).
 TRANSPORTS: dict[str, Callable[[str, str], Transport]] = {
     "": open_embedded,
     "redis": open_redis,
     "rediss": open_redis,
+    "kinesis": open_kinesis,
 }
 
 
