@@ -160,3 +160,14 @@ def _minimal_context(stream: dashboard.Table) -> dict[str, object]:
         "empty_charts": [],
         "freshness": [],
     }
+
+
+def test_chart_labels_are_escaped_cut_and_distinct():
+    from clickstream.report.charts import LABEL_CHARS, bars
+
+    long = "x" * 100
+    spec = bars([long, long + "y", None, "<b>&"], [3, 2, 1, 1], "Visits")
+    y = spec["data"][0]["y"]
+    assert y[0] == "x" * (LABEL_CHARS - 1) + "…"
+    assert y[1] == y[0] + " (2)"
+    assert y[2] == "(none)" and y[3] == "&lt;b&gt;&amp;"

@@ -24,11 +24,30 @@ FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "siz
 CONFIG = {"displayModeBar": False, "responsive": True}
 
 
+#: Longer labels are cut (the tables beside the charts show them whole).
+LABEL_CHARS = 64
+
+
 def label(value: object, missing: str = "(none)") -> str:
-    """A data value as Plotly label text that Plotly shows literally."""
+    """A data value as Plotly label text that Plotly shows literally (cut to LABEL_CHARS)."""
     if value is None:
         return missing
-    return html.escape(str(value), quote=False)
+    text = str(value)
+    if len(text) > LABEL_CHARS:
+        text = text[: LABEL_CHARS - 1] + "…"
+    return html.escape(text, quote=False)
+
+
+def labels(values: Sequence[object], missing: str) -> list[str]:
+    """Labels for a category axis, kept distinct (Plotly merges equal categories)."""
+    out: list[str] = []
+    for value in values:
+        text, n = label(value, missing), 1
+        while text in out:
+            n += 1
+            text = f"{label(value, missing)} ({n})"
+        out.append(text)
+    return out
 
 
 def _layout(height: int, **extra: Any) -> Spec:
@@ -86,10 +105,10 @@ def timeseries(rows: Sequence[dict[str, Any]], hourly: bool) -> Spec:
 
 
 def bars(
-    labels: Sequence[object], values: Sequence[float], name: str, missing: str = "(none)"
+    names: Sequence[object], values: Sequence[float], name: str, missing: str = "(none)"
 ) -> Spec:
     """Horizontal bars, largest on top."""
-    shown = [label(v, missing) for v in labels]
+    shown = labels(names, missing)
     trace = {
         "type": "bar",
         "orientation": "h",
@@ -109,11 +128,11 @@ def bars(
     return {"data": [trace], "layout": layout, "config": CONFIG}
 
 
-def donut(labels: Sequence[object], values: Sequence[float], missing: str = "(none)") -> Spec:
+def donut(names: Sequence[object], values: Sequence[float], missing: str = "(none)") -> Spec:
     trace = {
         "type": "pie",
         "hole": 0.55,
-        "labels": [label(v, missing) for v in labels],
+        "labels": labels(names, missing),
         "values": list(values),
         "sort": False,
         "marker": {"colors": PIE},
