@@ -93,6 +93,8 @@ def test_kpis_equal_sql_for_the_default_period(demo_lake, tmp_path, open_report)
     [
         (date(2024, 6, 1), date(2024, 6, 7), None, 7),
         (date(2024, 6, 1), date(2024, 6, 2), None, 48),  # short: hourly
+        (date(2024, 6, 1), date(2024, 6, 3), None, 72),
+        (date(2024, 6, 1), date(2024, 6, 4), None, 4),  # four days: daily again
         (date(2024, 3, 1), date(2024, 5, 31), "www.example.com", 92),
         (date(2024, 1, 1), date(2024, 1, 10), "shop.example.com", 10),
     ],
@@ -140,3 +142,26 @@ def test_hostile_data_stays_text(hostile_lake, tmp_path, open_report):
         assert payload in label_text, (chart, payload)
     assert page.evaluate("document.querySelectorAll('[data-chart] svg b, svg a').length") == 0
     assert len(HOSTILE) == 5
+
+
+def test_content_security_policy_stops_injected_script_and_requests(
+    demo_lake, tmp_path, open_report
+):
+    """Second line of defence: markup that got in anyway could neither run nor fetch."""
+    page = report(demo_lake, tmp_path / "r.html").read_text()
+    injected = (
+        "<script>window.__pwned = 9;</script>"
+        '<img src="https://example.invalid/pixel.png">'
+        '<link rel="stylesheet" href="https://example.invalid/x.css">'
+        "</body>"
+    )
+    tampered = tmp_path / "tampered.html"
+    tampered.write_text(page.replace("</body>", injected, 1))
+    visit = open_report(tampered)
+    assert visit.page.evaluate("window.__pwned") is None
+    assert visit.requests == []  # refused by the policy before reaching the network
+    assert visit.console_errors and all(
+        "Content Security Policy" in e or "Content-Security-Policy" in e
+        for e in visit.console_errors
+    ), visit.console_errors
+    assert visit.page.evaluate("document.querySelectorAll('[data-drawn]').length") >= 6
