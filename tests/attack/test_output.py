@@ -48,9 +48,9 @@ def test_json_is_rfc_8259(sandbox: Sandbox) -> None:
     (row,) = _strict_json(proc.stdout)  # type: ignore[misc]
     assert row["a"] == 1 and row["a_2"] == 2
     assert row["n"] is None and row["i"] is None and row["m"] is None
-    assert row["b"] == "AP8=" and row["d"] == 1.5 and '"d": 1.50' in proc.stdout
+    assert row["b"] == "AP8=" and row["d"] == 1.5 and '"d":1.50' in proc.stdout
     assert row["mp"] == {"k": [1, 2]} and row["st"] == {"x": "y"} and row["c"] == "\x1b"
-    assert row["t"].endswith("+00:00")
+    assert row["t"].endswith("+00")  # UTC, whatever TZ the user's machine has
 
 
 def test_csv_nests_as_json_and_timestamptz_works(sandbox: Sandbox) -> None:
@@ -60,7 +60,7 @@ def test_csv_nests_as_json_and_timestamptz_works(sandbox: Sandbox) -> None:
         "csv",
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == 'm,l,t\n"{""k"": ""v""}","[1, 2]",2024-01-01 00:00:00+00:00\n'
+    assert proc.stdout == 'm,l,t\n"{""k"":""v""}","[1,2]",2024-01-01 00:00:00.000000Z\n'
 
 
 def test_empty_table_after_full_refresh_of_rejects(sandbox: Sandbox) -> None:

@@ -92,7 +92,8 @@ def test_formats_put_only_data_on_stdout(lake: Path) -> None:
     q = "SELECT anonymous_user_id, url_port, event_date FROM clickstream ORDER BY 1"
     csv_out = cli("sql", q, "-l", str(lake), "--format", "csv")
     assert (
-        csv_out.stdout == "anonymous_user_id,url_port,event_date\nu1,,2024-01-31\nu2,,2024-02-01\n"
+        csv_out.stdout
+        == 'anonymous_user_id,url_port,event_date\n"u1",,2024-01-31\n"u2",,2024-02-01\n'
     )
     js = json.loads(cli("sql", q, "-l", str(lake), "--format", "json").stdout)
     assert js == [

@@ -87,7 +87,7 @@ class LocalLake:
         return str(self.layout.rejected)
 
     def exists(self) -> bool:
-        return self.layout.table.is_dir()
+        return self.layout.table.is_dir() or self.layout.runs.is_dir()
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         return local_commit.lake_lock(self.layout)

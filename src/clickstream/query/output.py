@@ -17,6 +17,8 @@ import base64
 import csv
 import datetime as dt
 import decimal
+import functools
+import io
 import json
 import math
 import re
@@ -83,18 +85,39 @@ def _json(value: Any) -> str:
         return json.dumps(base64.b64encode(bytes(value)).decode("ascii"))
     if isinstance(value, dt.datetime):
         return json.dumps(value.isoformat(sep=" "))
+    if _is_interval(value):
+        return json.dumps(_interval(value))
     if isinstance(value, dict):
         return _object((str(k), v) for k, v in value.items())
     if isinstance(value, list | tuple):
         if value and all(isinstance(x, tuple) and len(x) == 2 for x in value):
             # Arrow gives a MAP as (key, value) pairs: an object keyed by the key's text.
             return _object((k if isinstance(k, str) else _json(k), v) for k, v in value)
-        return "[" + ", ".join(_json(v) for v in value) + "]"
+        return "[" + ",".join(_json(v) for v in value) + "]"
     return json.dumps(str(value), ensure_ascii=False)  # date, time, interval, uuid, ...
 
 
+def _is_interval(value: Any) -> bool:
+    return type(value).__name__ == "MonthDayNano"
+
+
+def _interval(value: Any) -> str:
+    """An INTERVAL as ISO 8601 (``P1M2DT3.5S``).
+
+    >>> import pyarrow as pa
+    >>> _interval(pa.scalar((1, 2, 3_500_000_000), pa.month_day_nano_interval()).as_py())
+    'P1M2DT3.5S'
+    """
+    months, days, nanos = value.months, value.days, value.nanoseconds
+    seconds = decimal.Decimal(nanos) / 1_000_000_000
+    text = "P" + (f"{months}M" if months else "") + (f"{days}D" if days else "")
+    if nanos:
+        text += f"T{seconds.normalize():f}S"
+    return text if text != "P" else "PT0S"
+
+
 def _object(items: Iterable[tuple[str, Any]]) -> str:
-    return "{" + ", ".join(json.dumps(k, ensure_ascii=False) + ": " + _json(v)
+    return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _json(v)
                            for k, v in items) + "}"  # fmt: skip
 
 
@@ -102,6 +125,8 @@ def _text(value: Any) -> str:
     """A value as CSV/table text: nested values as JSON, bytes as base64, NULL as ''."""
     if value is None:
         return ""
+    if _is_interval(value):
+        return _interval(value)
     if isinstance(value, dict | list | tuple):
         return _json(value)
     if isinstance(value, bytes | bytearray | memoryview):
@@ -118,23 +143,166 @@ def _rows(batches: Iterable[Any]) -> Iterator[list[Any]]:
         yield from (list(row) for row in zip(*columns, strict=True))
 
 
+def _arrow_writes(kind: Any) -> bool:
+    """Whether pyarrow's CSV writer prints this type as is (vectorised, in C++)."""
+    import pyarrow as pa
+
+    t = pa.types
+    return bool(
+        t.is_integer(kind) or t.is_floating(kind) or t.is_decimal(kind) or t.is_string(kind)
+        or t.is_large_string(kind) or t.is_boolean(kind) or t.is_date(kind) or t.is_time(kind)
+        or t.is_timestamp(kind) or t.is_null(kind)
+    )  # fmt: skip
+
+
+def _simple_nested(kind: Any, top: bool = True) -> bool:
+    """A LIST/STRUCT/MAP whose leaves are only strings, integers and booleans: DuckDB's
+    ``to_json`` writes those exactly as :func:`_json` does (no NaN, BLOB or time formats)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_map(kind):
+        return _simple_nested(kind.key_type, False) and _simple_nested(kind.item_type, False)
+    if t.is_list(kind) or t.is_large_list(kind):
+        return _simple_nested(kind.value_type, False)
+    if t.is_struct(kind):
+        return all(_simple_nested(kind.field(i).type, False) for i in range(kind.num_fields))
+    if top:
+        return False
+    return bool(t.is_string(kind) or t.is_integer(kind) or t.is_boolean(kind) or t.is_null(kind))
+
+
+@functools.lru_cache(maxsize=1)
+def _helper() -> Any:
+    """A private DuckDB connection that only ever sees our own SQL over in-memory Arrow data."""
+    import duckdb
+
+    con = duckdb.connect(
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "enable_external_access": False,
+            "python_enable_replacements": False,
+        }
+    )
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def _duckdb_json(column: Any) -> Any:
+    """Nested values as JSON text, vectorised in DuckDB (``query_params`` on 3M rows)."""
+    import pyarrow as pa
+
+    con = _helper().cursor()
+    try:
+        con.register("nested", pa.table({"v": column}))
+        result = con.execute("SELECT to_json(v)::VARCHAR FROM nested").to_arrow_table()
+        return result.column(0).combine_chunks()
+    finally:
+        con.close()
+
+
+def _csv_ready(batch: Any) -> Any:
+    """The batch with each column the CSV writer cannot print (nested, BLOB, INTERVAL, ...)
+    turned into text in Python: such columns are rare, the rest stays in Arrow."""
+    import pyarrow as pa
+
+    arrays = []
+    for column in batch.columns:
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        if _simple_nested(column.type):
+            column = _duckdb_json(column)
+        elif not _arrow_writes(column.type):
+            texts = [None if v is None else _text(v) for v in column.to_pylist()]
+            column = pa.array(texts, pa.string())
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
+
+
 def write_csv(columns: list[str], batches: Iterable[Any], out: IO[str]) -> int:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    """RFC 4180 CSV: the header, then every batch written by Arrow's CSV writer."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(columns)
+    out.write(header.getvalue())
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    sink = getattr(out, "buffer", None)
     n = 0
-    for row in _rows(batches):
-        writer.writerow([_text(v) for v in row])
-        n += 1
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        buffer = pa.BufferOutputStream()
+        pacsv.write_csv(_csv_ready(batch), buffer, options)
+        data = buffer.getvalue().to_pybytes()
+        if sink is not None:
+            out.flush()
+            sink.write(data)
+        else:
+            out.write(data.decode("utf-8"))
+        n += batch.num_rows
     return n
 
 
+def _json_expression(name: str, kind: Any) -> str | None:
+    """DuckDB SQL giving a column's values as exact RFC 8259 text, or None for Python's turn."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_floating(kind):
+        return f"CASE WHEN isfinite({name}) THEN to_json({name}) END"  # NaN/Inf -> null
+    if t.is_decimal(kind):
+        return f"CAST({name} AS VARCHAR)"  # exact digits, a valid JSON number
+    if t.is_binary(kind) or t.is_large_binary(kind) or t.is_fixed_size_binary(kind):
+        return f"to_json(base64({name}))"
+    if (_arrow_writes(kind) and not t.is_time(kind)) or _simple_nested(kind):
+        return f"to_json({name})"
+    return None
+
+
+def _json_lines(batch: Any, keys: list[str]) -> list[str]:
+    """One JSON object per row of the batch, built in DuckDB (vectorised)."""
+    import pyarrow as pa
+
+    from clickstream.sqltext import sql_literal
+
+    arrays, parts = [], []
+    for i, column in enumerate(batch.columns):
+        name = f"c{i}"
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        expression = _json_expression(name, column.type)
+        if expression is None:  # INTERVAL, nested floats or BLOBs, ...: rare, done in Python
+            column = pa.array([_json(v) for v in column.to_pylist()], pa.string())
+            expression = name
+        arrays.append(column)
+        key = json.dumps(keys[i]) + ":"  # ASCII: no NUL or control character reaches SQL
+        parts.append(f"{sql_literal(key)} || coalesce({expression}, 'null')")
+    con = _helper().cursor()
+    try:
+        con.register(
+            "batch", pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
+        )
+        sql = "SELECT '{' || " + " || ',' || ".join(parts) + " || '}' FROM batch"
+        return con.execute(sql).to_arrow_table().column(0).to_pylist()  # type: ignore[no-any-return]
+    finally:
+        con.close()
+
+
 def write_json(columns: list[str], batches: Iterable[Any], out: IO[str]) -> int:
+    """A JSON array of row objects, written batch by batch."""
     keys = distinct_names(columns)
     out.write("[")
     n = 0
-    for row in _rows(batches):
-        out.write(("\n" if n == 0 else ",\n") + _object(zip(keys, row, strict=True)))
-        n += 1
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        lines = _json_lines(batch, keys) if keys else ["{}"] * batch.num_rows
+        out.write(("\n" if n == 0 else ",\n") + ",\n".join(lines))
+        n += len(lines)
     out.write("\n]\n" if n else "]\n")
     return n
 

@@ -131,7 +131,7 @@ class LakeSession:
         files: list[str],
     ) -> None:
         con = self.con
-        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursors of this session too
         if s3.is_s3(store.root):
             s3.configure_duckdb(con)  # LOAD httpfs by path; a TEMPORARY secret from the chain
             _clear_s3_settings(con)
