@@ -14,6 +14,7 @@ from clickstream.deploy.emr import ensure_cluster
 from clickstream.deploy.glue import ensure_glue
 from clickstream.deploy.iam import ensure_iam
 from clickstream.deploy.jobs import upload_job
+from clickstream.deploy.kinesis import ensure_stream
 from clickstream.errors import ConfigError
 
 
@@ -28,4 +29,5 @@ def deploy(ex: Executor, s: DeploySettings) -> str | None:
     job_zip, launcher, bootstrap = upload_job(ex, s)
     ensure_iam(ex, s)
     ensure_glue(ex, s)
+    ensure_stream(ex, s)
     return ensure_cluster(ex, s, job_zip, launcher, bootstrap)

@@ -6,6 +6,7 @@ from clickstream.deploy.actions import Executor
 from clickstream.deploy.config import DeploySettings, names
 from clickstream.deploy.emr import active_clusters
 from clickstream.deploy.iam import EMR_SERVICE_POLICY
+from clickstream.deploy.kinesis import remove_stream
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.query.views import VIEW_NAMES
 
@@ -54,6 +55,7 @@ def teardown(ex: Executor, s: DeploySettings, delete_data: bool) -> None:
                 ex.change("glue", "delete_table", DatabaseName=s.glue_database, Name=table)
         ex.change("glue", "delete_database", Name=s.glue_database)
     ex.record_deleted(f"glue database {s.glue_database}", db is not None)
+    remove_stream(ex, s)
     profile = ex.exists(
         "iam", "get_instance_profile", ("NoSuchEntity",), InstanceProfileName=n["instance_profile"]
     )
