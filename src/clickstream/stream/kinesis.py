@@ -237,8 +237,8 @@ class KinesisTransport:
     def ack(self, group: str, ids: Sequence[str]) -> None:
         return None  # the committed batch file is the checkpoint
 
-    def backlog(self, group: str) -> int:
-        return 0  # not cheaply known on Kinesis (CloudWatch's MillisBehindLatest is time)
+    def backlog(self, group: str) -> int | None:
+        return None  # not cheaply known on Kinesis (GetRecords' MillisBehindLatest is a time)
 
     def close(self) -> None:
         self.client.close()

@@ -33,7 +33,7 @@ class Snapshot:
     late_events: int = 0
 
 
-def snapshot(lake: str, group: str, backlog: Callable[[], int] | None = None) -> Snapshot:
+def snapshot(lake: str, group: str, backlog: Callable[[], int | None] | None = None) -> Snapshot:
     con = connect(lake)
     try:
         snap = Snapshot(group)
@@ -131,7 +131,7 @@ def render(snap: Snapshot) -> Any:
 def run_top(
     lake: str,
     group: str,
-    backlog: Callable[[], int] | None,
+    backlog: Callable[[], int | None] | None,
     console: Any,
     once: bool = False,
     duration: float | None = None,

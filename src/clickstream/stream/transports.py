@@ -100,8 +100,9 @@ class Transport(Protocol):
 
     def ack(self, group: str, ids: Sequence[str]) -> None: ...
 
-    def backlog(self, group: str) -> int:
-        """Records not yet acknowledged by the group (pending + never delivered), capped."""
+    def backlog(self, group: str) -> int | None:
+        """Records not yet acknowledged by the group (pending + never delivered), capped;
+        None when the broker cannot tell cheaply."""
 
     def close(self) -> None: ...
 
@@ -201,7 +202,7 @@ class RedisTransport:
                 pipe.xack(self.stream, group, *ids[i : i + 5000])
             pipe.execute()
 
-    def backlog(self, group: str, cap: int = 100_000) -> int:
+    def backlog(self, group: str, cap: int = 100_000) -> int | None:
         with self._call("reading the group's backlog"):
             for g in self.client.xinfo_groups(self.stream):
                 info = _keys(g)
