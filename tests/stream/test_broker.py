@@ -147,3 +147,12 @@ def test_publish_to_an_unreachable_broker_is_one_line(make_lake):
     assert result.stderr.count("\n") == 1 and url.split("/events")[0] in result.stderr
     # Nothing was marked published: once a broker is there, everything goes out.
     assert not list((lake / "stream" / "_published").glob("*.json"))
+
+
+@pytest.mark.parametrize("command", ["publish", "stats"])
+def test_no_lake_is_one_line(tmp_path: Path, command: str):
+    cmd = [sys.executable, "-m", "clickstream", "stream", command, "--lake", str(tmp_path / "nope")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "no lake at" in result.stderr
+    assert not (tmp_path / "nope").exists()  # nothing was created

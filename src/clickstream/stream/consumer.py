@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clickstream.errors import StreamError
+from clickstream.errors import LakeError, StreamError
 from clickstream.stream import commit as lake
 from clickstream.stream.records import decode
 from clickstream.stream.stats import BatchSettings, BatchSummary, write_batch
@@ -80,6 +80,10 @@ class Consumer:
             raise StreamError(
                 "stream stats commits into a local lake only (s3:// is not supported yet)"
             )
+        from clickstream.lake.store import open_store
+
+        if not open_store(options.lake).exists():
+            raise LakeError(f"no lake at {options.lake} (run `clickstream etl` first)")
         self.o = options
         self.o.consumer = lake.check_name(
             "consumer", options.consumer or f"{socket.gethostname()}-{os.getpid()}"

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from clickstream.errors import StreamError
+from clickstream.errors import LakeError, StreamError
 from clickstream.stream.records import encode_sql
 from clickstream.stream.tables import StreamLayout
 from clickstream.stream.transports import PAST, Transport, open_transport
@@ -130,6 +130,8 @@ class Publisher:
         if s3.is_s3(lake):
             raise StreamError("stream publish reads a local lake only (s3:// is not supported yet)")
         self.store = open_store(lake)
+        if not self.store.exists():
+            raise LakeError(f"no lake at {lake} (run `clickstream etl` first)")
         self.lake = self.store.root
         self.transport = transport or open_transport(url, lake)
         self.layout = StreamLayout(self.lake)
