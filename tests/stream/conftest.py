@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,7 @@ def broker_dir() -> Iterator[Path]:
     os.environ[broker.BROKER_DIR_ENV] = str(folder)
     yield folder
     broker.stop(folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def lake_windows(lake: Path, seconds: int = 60) -> list[tuple[Any, ...]]:
