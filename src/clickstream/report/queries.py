@@ -57,7 +57,11 @@ class Scope:
 
     def with_clause(self) -> str:
         """``WITH clickstream AS (...), <each view> AS (...)``: the views over the scope only."""
-        parts = [f"clickstream AS (SELECT * FROM main.clickstream WHERE {self.where()})"]
+        # NOT MATERIALIZED: each use reads only the columns it needs (a materialized copy would
+        # hold every column of every page view in scope).
+        parts = [
+            f"clickstream AS NOT MATERIALIZED (SELECT * FROM main.clickstream WHERE {self.where()})"
+        ]
         parts += [f"{name} AS ({view_sql(name)})" for name in VIEW_NAMES]
         return "WITH " + ",\n".join(parts)
 
@@ -109,7 +113,9 @@ def visits_sql(period: Period, host: str | None) -> str:
     )
     return f"""{both.with_clause()},
 s AS MATERIALIZED (
-  SELECT *, {labelled.format("CAST(session_start AS DATE)")} AS period,
+  SELECT anonymous_user_id, session_start, duration_seconds, pageviews, landing_path, exit_path,
+         utm_source, utm_medium, utm_campaign,
+         {labelled.format("CAST(session_start AS DATE)")} AS period,
          CASE WHEN is_bounce THEN 1.0 ELSE 0.0 END AS bounce
   FROM sessions
 ), events AS (
