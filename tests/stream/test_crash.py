@@ -3,6 +3,7 @@ counted twice. Every window's page views and visitors equal the batch computatio
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -98,3 +99,21 @@ def test_publisher_killed_mid_publish(make_lake, broker_dir: Path):
     assert client.xlen("clickstream") == 25_000  # nothing went out twice
     assert run(stats_cmd(lake)).returncode == 0
     assert_exact(lake)
+
+
+def test_publisher_killed_in_a_run_spanning_months(tmp_path: Path, broker_dir: Path):
+    from clickstream.generate import generate
+    from clickstream.pipeline import EtlOptions, run_etl
+
+    src = generate(tmp_path / "year.csv", 30_000, seed=5)  # a year: one partition per month
+    lake = tmp_path / "lake"
+    rows = run_etl(EtlOptions(input=str(src), lake=str(lake))).rows_written
+    assert len(list((lake / "clickstream").glob("year=*/month=*"))) >= 12
+    cmd = [sys.executable, "-m", "clickstream", "stream", "publish", "--lake", str(lake)]
+    killed = run(cmd, **{PUBLISH_FAULT_ENV: "3"})
+    assert killed.returncode == -signal.SIGKILL
+    assert run(cmd).returncode == 0
+    client = redis.Redis(unix_socket_path=str(broker.socket_path(broker_dir)))
+    times = [json.loads(f[b"e"])["event_time"] for _, f in client.xrange("clickstream")]
+    assert len(times) == rows and len(set(times)) > 1000
+    assert times == sorted(times)  # the run went out in event-time order, once

@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,6 +122,33 @@ def _run_files(lake: str, run_id: str) -> list[str]:
     return sorted(str(p) for p in table.glob(f"year=*/month=*/{run_id}_*.parquet"))
 
 
+def _partition(path: str) -> tuple[int, int]:
+    parts = dict(p.split("=", 1) for p in Path(path).parts if p.startswith(("year=", "month=")))
+    return int(parts["year"]), int(parts["month"])
+
+
+def _in_event_time_order(con: Any, files: list[str], start: int) -> Iterator[Any]:
+    """The run's records from position ``start`` on, as Arrow batches of at most CHUNK.
+
+    Partitions are months, so sorting each month alone (in month order) gives the run's
+    event-time order while holding one month, not the run, in memory."""
+    months: dict[tuple[int, int], list[str]] = {}
+    for f in files:
+        months.setdefault(_partition(f), []).append(f)
+    skip = start
+    for month in sorted(months):
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in months[month])
+        source = f"SELECT * FROM read_parquet([{listed}])"
+        rows = con.execute(f"SELECT count(*) FROM ({source})").fetchone()[0]
+        if skip >= rows:
+            skip -= rows
+            continue
+        yield from con.execute(
+            f"SELECT payload, key, event_id FROM ({encode_sql(source)}) OFFSET {skip}"
+        ).fetch_record_batch(CHUNK)
+        skip = 0
+
+
 class Publisher:
     def __init__(self, lake: str, url: str | None, transport: Transport | None = None) -> None:
         from clickstream import s3
@@ -198,11 +225,7 @@ class Publisher:
                 # The run is sorted by event time before it goes out: bound it, spill the rest.
                 con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
                 con.execute(f"SET temp_directory = '{spill}'")
-                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-                source = f"SELECT * FROM read_parquet([{listed}])"
-                reader = con.execute(
-                    f"SELECT payload, key, event_id FROM ({encode_sql(source)}) OFFSET {start}"
-                ).fetch_record_batch(CHUNK)
+                reader = _in_event_time_order(con, files, start)
                 position = start
                 since = self._checkpoint_time() if entry.run_id in self._saved else None
                 for batch in reader:
