@@ -183,6 +183,7 @@ def _helper() -> Any:
             "autoload_known_extensions": False,
             "enable_external_access": False,
             "python_enable_replacements": False,
+            "threads": 1,  # one small batch at a time: more threads only add memory
         }
     )
     con.execute("SET GLOBAL TimeZone = 'UTC'")
@@ -263,9 +264,10 @@ def _json_expression(name: str, kind: Any) -> str | None:
     return None
 
 
-def _json_lines(batch: Any, keys: list[str]) -> list[str]:
-    """One JSON object per row of the batch, built in DuckDB (vectorised)."""
+def _json_rows(batch: Any, keys: list[str]) -> bytes:
+    """The batch's rows as ``,\\n{...}`` JSON objects, built in DuckDB (vectorised)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from clickstream.sqltext import sql_literal
 
@@ -286,8 +288,13 @@ def _json_lines(batch: Any, keys: list[str]) -> list[str]:
         con.register(
             "batch", pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
         )
-        sql = "SELECT '{' || " + " || ',' || ".join(parts) + " || '}' FROM batch"
-        return con.execute(sql).to_arrow_table().column(0).to_pylist()  # type: ignore[no-any-return]
+        # Each row starts with its separator, so the batch's text is its rows concatenated.
+        sql = "SELECT ',\n{' || " + " || ',' || ".join(parts) + " || '}' FROM batch"
+        rows = con.execute(sql).to_arrow_table().column(0).combine_chunks()
+        whole = pc.binary_join(
+            pa.ListArray.from_arrays(pa.array([0, len(rows)], pa.int32()), rows), ""
+        )
+        return bytes(whole[0].as_buffer())
     finally:
         con.close()
 
@@ -296,13 +303,20 @@ def write_json(columns: list[str], batches: Iterable[Any], out: IO[str]) -> int:
     """A JSON array of row objects, written batch by batch."""
     keys = distinct_names(columns)
     out.write("[")
+    sink = getattr(out, "buffer", None)
     n = 0
     for batch in batches:
         if not batch.num_rows:
             continue
-        lines = _json_lines(batch, keys) if keys else ["{}"] * batch.num_rows
-        out.write(("\n" if n == 0 else ",\n") + ",\n".join(lines))
-        n += len(lines)
+        data = _json_rows(batch, keys) if keys else b",\n{}" * batch.num_rows
+        if n == 0:
+            data = data[1:]  # no separator before the first row
+        if sink is not None:
+            out.flush()
+            sink.write(data)
+        else:
+            out.write(data.decode("utf-8"))
+        n += batch.num_rows
     out.write("\n]\n" if n else "]\n")
     return n
 
