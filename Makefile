@@ -29,6 +29,7 @@ bench: $(BIN)/.installed  ## benchmarks (print ratios measured side by side)
 	$(BIN)/python bench/spark.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/stream.py
 
 clean:
 	rm -rf $(VENV) lake sample .pytest_cache .mypy_cache .ruff_cache
