@@ -159,3 +159,10 @@ def test_every_record_is_written_rejected_or_duplicate(records, dup_tail) -> Non
         )
         assert len(lake_rows(Path(tmp) / "lake")) == report.rows_written
         assert len(lake_rows(Path(tmp) / "lake", "clickstream_rejected")) == report.rows_rejected
+
+
+def test_a_url_with_many_repeated_parameters_keeps_each_first_value() -> None:
+    # 60,000 parameters over 1,000 keys (the parser used to search the list once per pair).
+    url = "https://a.com/?" + "&".join(f"k{i % 1000}=v{i}" for i in range(60_000))
+    [row] = run_contract([url])
+    assert row["query_params"] == {f"k{i}": f"v{i}" for i in range(1000)}

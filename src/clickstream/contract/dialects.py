@@ -25,8 +25,11 @@ class SqlFunctions(Protocol):
     def remove_matches(self, x: str, pattern: str) -> str:
         """x with every match of the regex removed."""
 
-    def form_decode(self, x: str) -> str:
-        """HTML-form decoding ('+' is a space, then %XX); what does not decode stays as written."""
+    def form_decode(self, x: str, remove: str | None = None) -> str:
+        """HTML-form decoding ('+' is a space, then %XX); what does not decode stays as written.
+
+        ``remove``: a regex whose matches are taken out of the decoded text.
+        """
 
     def micros_to_timestamp(self, x: str) -> str:
         """Microseconds since the Unix epoch -> TIMESTAMP (UTC wall clock)."""
@@ -69,11 +72,15 @@ class DuckDBFunctions:
     def remove_matches(self, x: str, pattern: str) -> str:
         return f"regexp_replace({x}, '{pattern}', '', 'g')"
 
-    def form_decode(self, x: str) -> str:
+    def form_decode(self, x: str, remove: str | None = None) -> str:
         # url_decode leaves malformed escapes ('100%off') alone but raises on bytes that are not
         # UTF-8; try() turns that into NULL and we fall back to the value as written.
         plus = f"replace({x}, '+', ' ')"
         decoded = f"coalesce(try(url_decode({plus})), {x})"
+        if remove:
+            # Only an escape decodes to what ``remove`` takes out (a URL holding a raw control
+            # character is rejected), so the undecoded branch needs no regex.
+            decoded = self.remove_matches(decoded, remove)
         # Most keys and values hold nothing to decode; skipping them is much cheaper than try().
         return f"CASE WHEN contains({x}, '%') OR contains({x}, '+') THEN {decoded} ELSE {x} END"
 
@@ -84,8 +91,13 @@ class DuckDBFunctions:
         return f"regexp_replace({x}, '{_USERINFO_RE}', '\\1', 'g')"
 
     def key_order(self, pairs: str) -> str:
-        # (key, position) sorted: a repeated key's first position comes first in its run.
-        return f"list_sort(list_transform({pairs}, (p, i) -> {{'k': p.k, 'i': i}}))"
+        # (key, position) sorted, so a repeated key's first position heads its run; NULL when
+        # no key repeats (the usual case: a hash-based distinct is cheaper than the sort).
+        keys = f"list_transform({pairs}, p -> p.k)"
+        return (
+            f"CASE WHEN len(list_distinct({keys})) < len({pairs}) "
+            f"THEN list_sort(list_transform({pairs}, (p, i) -> {{'k': p.k, 'i': i}})) END"
+        )
 
     def first_wins_map(self, pairs: str, order: str, value: str) -> str:
         # Maps refuse duplicate keys. Keep the head of each key's run in the sorted order, then
@@ -93,7 +105,8 @@ class DuckDBFunctions:
         # with 180,000 parameters).
         heads = f"list_filter({order}, (x, j) -> j = 1 OR {order}[j - 1].k <> x.k)"
         positions = f"list_sort(list_transform({heads}, x -> x.i))"
-        chosen = f"list_transform({positions}, i -> {pairs}[i])"
+        picked = f"list_transform({positions}, i -> {pairs}[i])"
+        chosen = f"CASE WHEN {order} IS NULL THEN {pairs} ELSE {picked} END"
         return f"map_from_entries(list_transform({chosen}, p -> {{'key': p.k, 'value': {value}}}))"
 
     def element(self, items: str, position: str) -> str:
@@ -119,13 +132,15 @@ class SparkFunctions(DuckDBFunctions):
         entries = f"list_transform({pairs}, p -> {{'key': p.k, 'value': {value}}})"
         return f"map_from_entries(reverse({entries}))"
 
-    def form_decode(self, x: str) -> str:
+    def form_decode(self, x: str, remove: str | None = None) -> str:
         # java.net.URLDecoder (behind url_decode) rejects a '%' without two hex digits, so such a
         # '%' is escaped first and survives as written. Bytes that are not UTF-8 come back as
         # U+FFFD; then the value is kept as written, as on DuckDB.
         escaped = f"regexp_replace({x}, '%(?![0-9A-Fa-f]{{2}})', '%25')"
         decoded = f"url_decode({escaped})"
         broken = f"contains({decoded}, '\ufffd') AND NOT contains({x}, '\ufffd')"
+        if remove:
+            decoded = self.remove_matches(decoded, remove)
         body = f"CASE WHEN {broken} THEN {x} ELSE {decoded} END"
         return f"CASE WHEN contains({x}, '%') OR contains({x}, '+') THEN {body} ELSE {x} END"
 
