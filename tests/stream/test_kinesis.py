@@ -100,7 +100,7 @@ def test_kinesis_consumer_killed_and_publisher_killed(make_lake, kinesis):
     assert con.execute("SELECT sum(events) FROM stream_batches").fetchone()[0] == 12_000
 
 
-def test_two_kinesis_consumers_split_the_shards(make_lake, kinesis):
+def test_two_kinesis_consumers_together_count_everything_once(make_lake, kinesis):
     _, url, _ = kinesis
     lake = make_lake(3000, seed=73)
     publish(str(lake), url)
