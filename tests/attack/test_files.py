@@ -90,7 +90,7 @@ def test_allow_path_reads_but_never_writes(sandbox: Sandbox) -> None:
         "--allow-path",
         str(sandbox.outside),
     )
-    assert ok.returncode == 0 and ok.stdout == f"s\n{SECRET_TEXT}\n"
+    assert ok.returncode == 0 and ok.stdout == f's\n"{SECRET_TEXT}"\n'
     for sql in (
         f"COPY (SELECT 1) TO '{sandbox.outside}/w.csv'",
         f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{sandbox.outside}/secret.csv' (USE_TMP_FILE false)",
