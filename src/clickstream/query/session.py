@@ -112,6 +112,7 @@ class LakeSession:
         check_readable(store, location)
         folders, files = _allowed(allow_paths)
         tables = base_tables(store)
+        check_readable(store, location)  # again: a commit that began while we listed files
         # Spill space for big sorts: private, removed on close (and at exit, whatever happens).
         self._spill = tempfile.mkdtemp(prefix="clickstream-sql-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
