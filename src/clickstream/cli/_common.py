@@ -37,7 +37,14 @@ def configure(debug: bool) -> None:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    from clickstream.query.output import printable
+
+    # The message may quote user data (a path, SQL): never markup, never terminal controls.
+    err_console.print(
+        f"[bold red]error:[/] {escape(printable(message))}", highlight=False, soft_wrap=True
+    )
     return typer.Exit(code)
 
 

@@ -28,10 +28,3 @@ def view_sql(name: str) -> str:
     text = resources.files("clickstream.query").joinpath("sql", f"{name}.sql").read_text()
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     return body.strip().rstrip(";")
-
-
-def view_doc(name: str) -> str:
-    """The comment at the top of a view's file."""
-    text = resources.files("clickstream.query").joinpath("sql", f"{name}.sql").read_text()
-    lines = [ln.lstrip("- ").rstrip() for ln in text.splitlines() if ln.startswith("--")]
-    return " ".join(lines)
