@@ -102,3 +102,16 @@ def test_no_temp_folder_is_left(sandbox: Sandbox) -> None:
     proc = sandbox.sql("SELECT * FROM clickstream ORDER BY event_id", "-f", "json")
     assert proc.returncode == 0
     assert list(sandbox.tmp.iterdir()) == []
+
+
+def test_symlinks_in_the_stream_folder_lead_nowhere(sandbox: Sandbox) -> None:
+    from clickstream.stream.tables import FOLDER, GROUP_KEY
+
+    _plant_symlinks(sandbox)
+    group = sandbox.lake / FOLDER / f"{GROUP_KEY}=evil"
+    group.mkdir(parents=True)
+    (group / "batch.parquet").symlink_to(sandbox.outside / "stolen.parquet")
+    sandbox.expected = sandbox.state()  # type: ignore[attr-defined]
+    proc = sandbox.sql("SELECT count(*) AS n FROM stream_facts", "-f", "csv")
+    assert proc.returncode == 0 and proc.stdout == "n\n0\n", proc.stderr
+    one_line_error(sandbox.sql(f"SELECT count(*) FROM read_parquet('{group}/batch.parquet')"))

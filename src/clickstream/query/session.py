@@ -49,11 +49,22 @@ BATCH_ROWS = 10_000
 
 
 def base_tables(store: LakeStore) -> dict[str, str | list[str]]:
-    """The base tables over the lake's committed data files (an explicit list of each)."""
-    return {
+    """The base tables over the lake's committed data files (an explicit list of each).
+
+    Every local file is checked here, whoever listed it: a symlink, or a file whose real path is
+    outside the lake, is left out (these paths become the session's ``allowed_paths``).
+    """
+    tables: dict[str, list[str]] = {
         TABLE: store.table_files(),
         REJECTED_TABLE: store.rejected_files(),
         STREAM_FACTS: stream_fact_files(store),  # the stream's statistics (clickstream.stream)
+    }
+    if s3.is_s3(store.root):
+        return dict(tables)
+    root = os.path.realpath(store.root) + os.sep
+    return {
+        name: [f for f in files if not os.path.islink(f) and os.path.realpath(f).startswith(root)]
+        for name, files in tables.items()
     }
 
 
