@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -14,9 +14,6 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from typer.core import TyperGroup
 
 from clickstream.errors import ClickstreamError
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 #: Human output (tables, progress, errors) goes to stderr so stdout stays clean for data.
 err_console = Console(stderr=True)
@@ -75,12 +72,6 @@ class ErrorHandlingGroup(TyperGroup):
                 raise
             detail = _one_line(f"{type(err).__name__}: {err}")
             raise fail(f"unexpected error ({detail}); rerun with --debug for details") from None
-
-
-def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """No longer needed: ErrorHandlingGroup handles every command's errors. Kept as a
-    pass-through so a command module still importing it works unchanged."""
-    return fn
 
 
 @contextmanager

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from clickstream.cli._common import err_console, handle_errors
+from clickstream.cli._common import err_console
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    @handle_errors
     def catalog(
         out: str = typer.Option(..., "--out", "-o", help="The .duckdb file to write."),
         lake: str = typer.Option("lake", "--lake", "-l", help="Lake root: folder or s3:// URI."),

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from clickstream.cli._common import handle_errors
-
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    @handle_errors
     def ddl(
         dialect: str = typer.Option(..., "--dialect", "-d", help="duckdb, spark or athena."),
         lake: str = typer.Option("lake", "--lake", "-l", help="Lake location (path or s3://)."),

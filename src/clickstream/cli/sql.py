@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from clickstream.cli._common import err_console, handle_errors, out_console
+from clickstream.cli._common import err_console, out_console
 from clickstream.errors import ClickstreamError, ConfigError
 from clickstream.query.output import FORMATS, printable
 
@@ -107,7 +107,6 @@ def repl(session: Any, fmt: str) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    @handle_errors
     def sql(
         query: str = typer.Argument(None, help="SQL to run; omit for a prompt (or pipe it in)."),
         lake: str = typer.Option("lake", "--lake", "-l", help="Lake root: folder or s3:// URI."),
