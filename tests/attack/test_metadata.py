@@ -126,3 +126,19 @@ def test_report_with_type_confusion(sandbox: Sandbox) -> None:
     src = write_csv(sandbox.outside / "new.csv", ["u9,https://b.com/,1706745600,C,L,1x1"])
     sandbox.expected = sandbox.state()  # type: ignore[attr-defined]
     one_line_error(sandbox.run("etl", "-q", "-i", str(src), "-l", str(sandbox.lake)), RUN)
+
+
+@pytest.mark.parametrize("planted", ["_lock", "_runs", "_staging", "clickstream_rejected"])
+def test_writer_never_writes_through_a_planted_symlink(sandbox: Sandbox, planted: str) -> None:
+    victim = sandbox.outside / "victim.txt"
+    victim.write_text("keep me")
+    link = sandbox.lake / planted
+    if link.exists():
+        shutil.rmtree(link) if link.is_dir() else link.unlink()
+    target = victim if planted == "_lock" else sandbox.outside
+    link.symlink_to(target)
+    src = write_csv(sandbox.outside / "new.csv", ["u9,https://b.com/,1706745600,C,L,1x1"])
+    sandbox.expected = sandbox.state()  # type: ignore[attr-defined]
+    etl = sandbox.run("etl", "-q", "-i", str(src), "-l", str(sandbox.lake))
+    one_line_error(etl, planted)
+    assert victim.read_text() == "keep me"

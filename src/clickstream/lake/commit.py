@@ -51,21 +51,43 @@ def read_bounded(path: Path) -> bytes:
     return raw
 
 
+def _open_new(path: Path) -> int:
+    """A fresh file at ``path`` for writing; never follows a symlink planted there."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
+    with os.fdopen(_open_new(tmp), "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
+def _no_symlinked_folders(layout: LakeLayout) -> None:
+    """A writer never writes through a link: each folder it writes to must be a real one."""
+    for folder in (layout.table, layout.rejected, layout.runs, layout.staging_root):
+        if folder.is_symlink():
+            raise LakeError(
+                f"{folder} is a symbolic link; a writer never writes through one (replace it "
+                "with a real folder)"
+            )
+
+
 @contextlib.contextmanager
 def lake_lock(layout: LakeLayout) -> Iterator[None]:
     """One writer at a time per lake (an advisory lock on ``_lock``)."""
     layout.root.mkdir(parents=True, exist_ok=True)
-    with open(layout.root / "_lock", "w") as fh:
+    _no_symlinked_folders(layout)
+    try:
+        fd = os.open(layout.root / "_lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:  # ELOOP: _lock is a symlink
+        raise LakeError(f"{layout.root / '_lock'}: cannot open the lock ({err.strerror})") from err
+    with os.fdopen(fd, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
