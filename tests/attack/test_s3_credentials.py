@@ -13,7 +13,7 @@ import pytest
 
 from clickstream.pipeline import EtlOptions, run_etl
 from tests.attack.conftest import ROWS
-from tests.aws.conftest import FAKE_SECRET
+from tests.aws.conftest import FAKE_KEY_ID, FAKE_SECRET
 from tests.aws.conftest import aws as aws  # noqa: F401 (fixture)
 from tests.aws.conftest import moto_endpoint as moto_endpoint  # noqa: F401 (fixture)
 from tests.conftest import write_csv
@@ -146,3 +146,29 @@ def test_hostile_s3_commit_log_is_never_applied(aws, s3_lake, tmp_path: Path, de
     assert len(etl.stderr.strip().splitlines()) == 1
     after = _objects(aws, bucket)
     assert {k: v for k, v in after.items() if not k.endswith("_lock")} == before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_parquet('s3://{bucket}-other/x.parquet')",
+        "SELECT * FROM read_csv('http://127.0.0.1:9/x.csv')",
+        "SELECT * FROM read_text('/etc/hostname')",
+        "SELECT * FROM read_text('s3://{bucket}/prod/_runs/x.json')",
+    ],
+)
+def test_s3_lake_session_reads_only_the_lake(aws, s3_lake, sql: str) -> None:
+    bucket, root = s3_lake
+    proc = _cli("sql", sql.format(bucket=bucket), "-l", root)
+    assert proc.returncode == 1 and "Permission Error" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_catalog_of_an_s3_lake_holds_no_credential(aws, s3_lake, tmp_path: Path) -> None:
+    _, root = s3_lake
+    out = tmp_path / "lake.duckdb"
+    proc = _cli("catalog", "-o", str(out), "-l", root)
+    assert proc.returncode == 0, proc.stderr
+    data = out.read_bytes()
+    assert FAKE_SECRET.encode() not in data and FAKE_KEY_ID.encode() not in data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "lake.duckdb"]  # no .tmp/.wal
