@@ -58,8 +58,28 @@ def target(out: Path) -> Path:
     return Path(os.path.realpath(out))
 
 
-def check_out(out: Path) -> None:
-    """Refuse an --out that cannot be written, before any work is done."""
+def inside_lake(out: Path, lake: str) -> Path | None:
+    """The local lake's real root when --out (links followed) lands inside it, else None.
+
+    An s3:// lake cannot hold a local file, so only a local lake is checked.
+    """
+    from clickstream import s3
+
+    if s3.is_s3(lake) or "://" in lake or not lake.strip():
+        return None
+    root = Path(os.path.realpath(lake))
+    real = target(out)
+    return root if real == root or root in real.parents else None
+
+
+def check_out(out: Path, lake: str) -> None:
+    """Refuse an --out that cannot be written, or would write into the lake, before any work."""
+    root = inside_lake(out, lake)
+    if root is not None:
+        raise ConfigError(
+            f"--out {out}: is inside the lake ({root}); a report never writes into the lake, "
+            "name a file outside it"
+        )
     real = target(out)
     if real.is_dir():
         raise ConfigError(f"--out {out}: is a folder; name a file, such as {out / 'report.html'}")
@@ -74,9 +94,11 @@ def check_out(out: Path) -> None:
         raise ConfigError(f"--out {out}: no permission to write in {parent}")
 
 
-def write_atomic(out: Path, text: str) -> int:
+def write_atomic(out: Path, text: str, lake: str) -> int:
     """Write via a temporary file in the same folder, so a reader never sees half a report."""
     data = text.encode()
+    # Checked again: a link may have been pointed into the lake while the queries ran.
+    check_out(out, lake)
     real = target(out)
     tmp = None
     try:
@@ -102,7 +124,7 @@ def build_report(options: ReportOptions, progress: Progress | None = None) -> Re
     started = time.perf_counter()
     say: Progress = progress or (lambda stage, fraction: None)
     host = normalise_host(options.host)
-    check_out(options.out)
+    check_out(options.out, options.lake)
     say("opening the lake", 0.0)
     session = open_lake(options.lake)
     try:
@@ -135,7 +157,8 @@ def build_report(options: ReportOptions, progress: Progress | None = None) -> Re
     say("rendering", 0.95)
     context = _context(options, host, period, bounds, results, reports, query_seconds)
     context["tables"]["stream_windows"] = stream
-    size = write_atomic(options.out, render(context, {"charts": dash.chart_specs(results, period)}))
+    page = render(context, {"charts": dash.chart_specs(results, period)})
+    size = write_atomic(options.out, page, options.lake)
     say("done", 1.0)
     return ReportResult(options.out, size, period, query_seconds, time.perf_counter() - started)
 
