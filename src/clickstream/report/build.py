@@ -133,7 +133,9 @@ def build_report(options: ReportOptions, progress: Progress | None = None) -> Re
         period = choose_period(
             options.start, options.end, bounds["first_day"], bounds["last_day"], host
         )
-        queries = q.period_queries(period, host)
+        # The daily series spans the days with data inside the period, not the whole period.
+        days = period.within(bounds["first_day"], bounds["last_day"])
+        queries = q.period_queries(period, host, days)
         total = len(queries)
 
         def done(name: str, finished: int) -> None:

@@ -25,10 +25,23 @@ class Period:
         return (self.end - self.start).days + 1
 
     @property
-    def previous(self) -> Period:
-        """The period of equal length that ends the day before this one starts."""
+    def previous(self) -> Period | None:
+        """The period of equal length that ends the day before this one starts.
+
+        None when it would start before 0001-01-01 (the first day a date can hold): such a
+        report has nothing to compare with, and its changes show as "—".
+        """
+        if (self.start - date.min).days < self.days:
+            return None
         end = self.start - timedelta(days=1)
         return Period(end - timedelta(days=self.days - 1), end)
+
+    def within(self, first: date | None, last: date | None) -> Period | None:
+        """The days of this period between ``first`` and ``last`` (None when they do not meet)."""
+        if first is None or last is None:
+            return None
+        start, end = max(self.start, first), min(self.end, last)
+        return Period(start, end) if start <= end else None
 
     @property
     def hourly(self) -> bool:
@@ -73,7 +86,8 @@ def choose_period(
     if last is None:
         last = data_last if first is None else max(first, data_last)
     if first is None:
-        first = last - timedelta(days=DEFAULT_DAYS - 1)
+        # Near 0001-01-01 the default period is shorter rather than starting before year 1.
+        first = last - timedelta(days=min(DEFAULT_DAYS - 1, (last - date.min).days))
     if first > last:
         raise ConfigError(f"--from {first} is after --to {last}")
     if last < data_first or first > data_last:

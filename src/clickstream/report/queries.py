@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from clickstream.errors import QueryError
@@ -91,9 +90,11 @@ def visits_sql(period: Period, host: str | None) -> str:
     before, and its change; and ``breakdown`` rows, the top visits per VISIT_BREAKDOWNS column in
     the period (``key``, visits, visitors, bounce_rate, share, rank). Visits are built from the
     page views of both periods together and belong to the period in which they start. Relative
-    change is current / previous - 1; bounce rate change is in points.
+    change is current / previous - 1; bounce rate change is in points. Without a previous period
+    (it would start before year 1) its columns are NULL.
     """
-    both = Scope(Period(period.previous.start, period.end), host)
+    previous = period.previous
+    both = Scope(Period(previous.start if previous else period.start, period.end), host)
     cur = _day(period.start)
     labelled = f"CASE WHEN {{}} >= {cur} THEN 'current' ELSE 'previous' END"
     metrics = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "avg_duration")
@@ -158,10 +159,15 @@ def split_visits(rows: Rows) -> tuple[dict[str, Any], dict[str, Rows]]:
     return kpis, breakdowns
 
 
-def timeseries_sql(period: Period, host: str | None) -> str:
-    """Visitors and page views per day (per hour for short periods), empty buckets as zero."""
+def timeseries_sql(period: Period, host: str | None, days: Period | None = None) -> str:
+    """Visitors and page views per day (per hour for short periods), empty buckets as zero.
+
+    ``days`` limits the daily buckets (the days from the first to the last day with data in the
+    period), so a period of centuries does not chart millions of empty days.
+    """
     scope = Scope(period, host).with_clause()
-    after = _day(period.end + timedelta(days=1))
+    # Date arithmetic in SQL: DuckDB dates reach far past 9999-12-31, Python's stop there.
+    after = f"CAST({_day(period.end)} AS TIMESTAMP) + INTERVAL 1 DAY"
     if period.hourly:
         return f"""{scope},
 buckets AS (
@@ -171,14 +177,14 @@ buckets AS (
 )
 SELECT r.range AS bucket, coalesce(b.pageviews, 0) AS pageviews,
        coalesce(b.visitors, 0) AS visitors
-FROM range(CAST({_day(period.start)} AS TIMESTAMP), CAST({after} AS TIMESTAMP),
-           INTERVAL 1 HOUR) r
+FROM range(CAST({_day(period.start)} AS TIMESTAMP), {after}, INTERVAL 1 HOUR) r
 LEFT JOIN buckets b ON b.bucket = r.range ORDER BY 1"""
+    span = period if days is None else days
+    last = f"CAST({_day(span.end)} AS TIMESTAMP) + INTERVAL 1 DAY"
     return f"""{scope}
 SELECT CAST(r.range AS DATE) AS bucket, coalesce(d.pageviews, 0) AS pageviews,
        coalesce(d.unique_users, 0) AS visitors
-FROM range(CAST({_day(period.start)} AS TIMESTAMP), CAST({after} AS TIMESTAMP),
-           INTERVAL 1 DAY) r
+FROM range(CAST({_day(span.start)} AS TIMESTAMP), {last}, INTERVAL 1 DAY) r
 LEFT JOIN pageviews_daily d ON d.event_date = CAST(r.range AS DATE) ORDER BY 1"""
 
 
@@ -233,10 +239,16 @@ STREAM_WINDOWS = "stream_windows"
 STREAM_SQL = f"SELECT * FROM {STREAM_WINDOWS} ORDER BY window_start DESC LIMIT 12"
 
 
-def period_queries(period: Period, host: str | None) -> dict[str, str]:
-    """Every query of a report, by name (independent of each other, so they may run at once)."""
+def period_queries(period: Period, host: str | None, days: Period | None = None) -> dict[str, str]:
+    """Every query of a report, by name (independent of each other, so they may run at once).
+
+    ``days``: the span of the daily series (see :func:`timeseries_sql`).
+    """
     scope = Scope(period, host).with_clause()
-    queries = {"visits": visits_sql(period, host), "timeseries": timeseries_sql(period, host)}
+    queries = {
+        "visits": visits_sql(period, host),
+        "timeseries": timeseries_sql(period, host, days),
+    }
     for name, (select, order) in BREAKDOWNS.items():
         queries[name] = f"{scope}\n{_ranked(select, order)}"
     queries.update(LAKE_QUERIES)
