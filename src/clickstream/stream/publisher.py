@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clickstream.errors import LakeError, StreamError
+from clickstream.stream.prefetch import ReadAhead
 from clickstream.stream.records import encode_sql
 from clickstream.stream.tables import StreamLayout
 from clickstream.stream.transports import PAST, Transport, open_transport
@@ -149,6 +150,11 @@ def _in_event_time_order(con: Any, files: list[str], start: int) -> Iterator[Any
         skip = 0
 
 
+def _chunks(batches: Iterator[Any]) -> Iterator[tuple[Any, list[bytes], list[str]]]:
+    for batch in batches:
+        yield batch, batch.column(0).to_pylist(), batch.column(1).to_pylist()
+
+
 class Publisher:
     def __init__(self, lake: str, url: str | None, transport: Transport | None = None) -> None:
         from clickstream import s3
@@ -218,6 +224,7 @@ class Publisher:
             start = entry.events
         sent = 0
         if start < entry.events:
+            reader: ReadAhead[tuple[Any, list[bytes], list[str]]] | None = None
             spill = tempfile.mkdtemp(prefix="clickstream-publish-")
             con = duckdb.connect()
             try:
@@ -225,17 +232,19 @@ class Publisher:
                 # The run is sorted by event time before it goes out: bound it, spill the rest.
                 con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
                 con.execute(f"SET temp_directory = '{spill}'")
-                reader = _in_event_time_order(con, files, start)
+                reader = ReadAhead(_chunks(_in_event_time_order(con, files, start)))
                 position = start
                 since = self._checkpoint_time() if entry.run_id in self._saved else None
-                for batch in reader:
-                    payloads = batch.column(0).to_pylist()
-                    keys = batch.column(1).to_pylist()
+                # Kinesis: saved before each chunk, its time bounds the look-up after a crash.
+                # Redis refuses repeated ids, so once per run (the run's seq) is enough there.
+                before_each = hasattr(self.transport, "already")
+                save_checkpoint(self.path, checkpoint)
+                for batch, payloads, keys in reader:
                     if since is not None:  # the first chunk after a crash, on a broker that
                         payloads, keys = self._unsent(batch, since)  # cannot refuse repeats
                         since = None
-                    # Saved before sending too: its time bounds the look-up after a crash.
-                    save_checkpoint(self.path, checkpoint)
+                    if before_each:
+                        save_checkpoint(self.path, checkpoint)
                     self.transport.publish(entry.seq, position, payloads, keys)
                     position += batch.num_rows
                     sent += len(payloads)
@@ -247,6 +256,8 @@ class Publisher:
                     if progress is not None:
                         progress(entry.run_id, sent)
             finally:
+                if reader is not None:
+                    reader.close()  # before the connection it reads from is closed
                 con.close()
                 shutil.rmtree(spill, ignore_errors=True)
             if position != entry.events:

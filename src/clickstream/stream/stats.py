@@ -138,7 +138,6 @@ def write_batch(
                    (SELECT list(stream_id ORDER BY ordinal) FROM {decoded}) AS offsets
             FROM good
           ), (SELECT '{s.batch_id}' AS batch_id, '{s.consumer}' AS consumer)
-          ORDER BY kind
         ) TO '{str(out).replace("'", "''")}' (FORMAT parquet, COMPRESSION zstd)""")
     row = con.execute(
         f"""SELECT (SELECT count(*) FROM {decoded}), count(*), count(*) FILTER (WHERE is_late),

@@ -109,6 +109,10 @@ class Transport(Protocol):
 
 
 class RedisTransport:
+    #: redis-py's client takes a pooled connection per command, so a read may run in a helper
+    #: thread while the consumer acknowledges on another connection (see consumer._ReadAhead).
+    concurrent_reads = True
+
     def __init__(self, client: redis.Redis, stream: str, endpoint: str) -> None:
         self.client: Any = client  # redis-py is only partly typed
         self.stream = stream
