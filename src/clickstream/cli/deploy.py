@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,16 @@ def _executor(config: Path | None, dry_run: bool, **flags: Any) -> tuple[Any, An
     import boto3
 
     from clickstream.deploy.actions import Executor
-    from clickstream.deploy.config import load_settings, with_defaults
+    from clickstream.deploy.config import load_settings, resolve_region, with_defaults
 
-    settings = load_settings(config, **flags)
-    session = boto3.session.Session(region_name=settings.region or None)
-    ex = Executor(session, dry_run=dry_run)
+    flag_region = flags.pop("region", None)
+    settings = load_settings(config, **flags)  # its region: the config file's (or env's)
+    chain = boto3.session.Session().region_name  # AWS_REGION / AWS_DEFAULT_REGION / profile
+    region = resolve_region(flag_region, settings.region, chain)
+    session = boto3.session.Session(region_name=region)
+    ex = Executor(session, dry_run=dry_run, region=region)
     account = ex.read("sts", "get_caller_identity")["Account"]
-    settings = with_defaults(settings, account, session.region_name or "us-east-1")
+    settings = with_defaults(replace(settings, region=region), account, region)
     return ex, settings
 
 

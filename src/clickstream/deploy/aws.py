@@ -7,6 +7,9 @@ itself when the step ends, on failure too (and after ``idle_timeout_seconds`` as
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from clickstream.deploy.actions import Executor
 from clickstream.deploy.buckets import ensure_bucket
 from clickstream.deploy.config import DeploySettings
@@ -17,6 +20,32 @@ from clickstream.deploy.jobs import upload_job
 from clickstream.deploy.kinesis import ensure_stream
 from clickstream.errors import ConfigError
 
+Context = dict[str, Any]
+
+
+def _buckets(ex: Executor, s: DeploySettings, ctx: Context) -> None:
+    ensure_bucket(ex, s, s.code_bucket)
+    ensure_bucket(ex, s, s.lake_bucket)
+
+
+def _job(ex: Executor, s: DeploySettings, ctx: Context) -> None:
+    ctx["job"] = upload_job(ex, s)
+
+
+def _cluster(ex: Executor, s: DeploySettings, ctx: Context) -> None:
+    ctx["run"] = ensure_cluster(ex, s, *ctx["job"])
+
+
+#: The deploy, in order; each step needs only the ones before it (teardown copes with any prefix).
+STEPS: list[Callable[[Executor, DeploySettings, Context], None]] = [
+    _buckets,
+    _job,
+    lambda ex, s, ctx: ensure_iam(ex, s),
+    lambda ex, s, ctx: ensure_glue(ex, s),
+    lambda ex, s, ctx: ensure_stream(ex, s),
+    _cluster,
+]
+
 
 def deploy(ex: Executor, s: DeploySettings) -> str | None:
     if not s.input:
@@ -24,10 +53,8 @@ def deploy(ex: Executor, s: DeploySettings) -> str | None:
             "deploy needs the raw input: --input s3://bucket/prefix/ "
             "(or [deploy] input in clickstream.toml)"
         )
-    ensure_bucket(ex, s, s.code_bucket)
-    ensure_bucket(ex, s, s.lake_bucket)
-    job_zip, launcher, bootstrap = upload_job(ex, s)
-    ensure_iam(ex, s)
-    ensure_glue(ex, s)
-    ensure_stream(ex, s)
-    return ensure_cluster(ex, s, job_zip, launcher, bootstrap)
+    ctx: Context = {}
+    for step in STEPS:
+        step(ex, s, ctx)
+    run: str | None = ctx.get("run")
+    return run

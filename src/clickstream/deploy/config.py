@@ -17,6 +17,12 @@ from clickstream.errors import ConfigError
 CONFIG_FILE = "clickstream.toml"
 #: Used when the EMR API cannot list release labels (the newest emr-7.x when written).
 FALLBACK_RELEASE = "emr-7.10.0"
+#: The documented last resort when no flag, environment, profile or config file names a region.
+DEFAULT_REGION = "us-east-1"
+#: Tag EMR's v2 managed policies require on the cluster, its subnet and security groups.
+EMR_MANAGED_TAG = ("for-use-with-amazon-emr-managed-policies", "true")
+#: Tag deploy puts on the buckets it creates; teardown deletes only buckets carrying it.
+CREATED_BY_TAG = "clickstream-created-by"
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,8 @@ class DeploySettings:
     project: str = "clickstream"
     """Prefix of every resource name; also the value of the `project` tag."""
     region: str = ""
-    """AWS region; default: the chain's region (AWS_REGION / profile), else us-east-1."""
+    """AWS region: --region > CLICKSTREAM_REGION/AWS_REGION/AWS_DEFAULT_REGION > profile >
+    this file > us-east-1 (``resolve_region``)."""
     input: str = ""
     """s3:// URI of the raw CSV the EMR step ingests."""
     code_bucket: str = ""
@@ -41,6 +48,16 @@ class DeploySettings:
     idle_timeout_seconds: int = 3600
     """Backstop: EMR terminates an idle cluster after this long, whatever happens to the step."""
     glue_database: str = "clickstream"
+    subnet_id: str = ""
+    """EMR on EC2 subnet (tagged for-use-with-amazon-emr-managed-policies=true); default: EMR's
+    choice in the default VPC."""
+    master_security_group: str = ""
+    """EMR-managed security group of the primary node (tagged like the subnet); optional."""
+    core_security_group: str = ""
+    """EMR-managed security group of the core nodes (tagged like the subnet); optional."""
+    configure_existing_buckets: bool = False
+    """Also apply tags (merged) and default encryption (only if none) to buckets deploy did not
+    create; by default a user's bucket is left exactly as it is."""
     tags: dict[str, str] = field(default_factory=dict)
 
     def lake_uri(self) -> str:
@@ -52,6 +69,14 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if kind == "int":
             return int(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("true or false")
         if kind == "dict[str, str]":
             if not isinstance(value, dict):
                 raise ValueError("a table of strings")
@@ -86,6 +111,16 @@ def load_settings(config: Path | None = None, **flags: Any) -> DeploySettings:
     if settings.input and not settings.input.startswith("s3://"):
         raise ConfigError(f"input must be an s3:// URI, got {settings.input}")
     return settings
+
+
+def resolve_region(flag: str | None, file_region: str, chain_region: str | None) -> str:
+    """The one region every client uses: flag > environment > profile > config file > default.
+
+    ``chain_region`` is botocore's own answer (AWS_REGION / AWS_DEFAULT_REGION, then the
+    profile); without this step STS, S3 and IAM work and Glue, EMR and Athena raise NoRegionError.
+    """
+    env = os.environ.get("CLICKSTREAM_REGION")
+    return flag or env or chain_region or file_region or DEFAULT_REGION
 
 
 def with_defaults(settings: DeploySettings, account: str, region: str) -> DeploySettings:

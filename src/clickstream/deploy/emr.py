@@ -24,7 +24,8 @@ def newest_release(ex: Executor) -> str:
 
 
 def active_clusters(ex: Executor, s: DeploySettings) -> list[dict[str, Any]]:
-    found = ex.read("emr", "list_clusters", ClusterStates=ACTIVE_STATES).get("Clusters", [])
+    # Every page: a busy account has more than the 50 clusters one page holds.
+    found = ex.pages("emr", "list_clusters", "Clusters", ClusterStates=ACTIVE_STATES)
     return [c for c in found if c["Name"] == names(s)["cluster"]]
 
 
@@ -125,7 +126,7 @@ def cluster_status(ex: Executor, s: DeploySettings, cluster_id: str | None) -> d
     if cluster_id is None:
         clusters = [
             c
-            for c in ex.read("emr", "list_clusters").get("Clusters", [])
+            for c in ex.pages("emr", "list_clusters", "Clusters")
             if c["Name"] == names(s)["cluster"]
         ]
         if not clusters:
@@ -135,7 +136,7 @@ def cluster_status(ex: Executor, s: DeploySettings, cluster_id: str | None) -> d
         )
         cluster_id = clusters[0]["Id"]
     cluster = ex.read("emr", "describe_cluster", ClusterId=cluster_id)["Cluster"]
-    steps = ex.read("emr", "list_steps", ClusterId=cluster_id).get("Steps", [])
+    steps = ex.pages("emr", "list_steps", "Steps", ClusterId=cluster_id)
     log_uri = (cluster.get("LogUri") or "").replace("s3n://", "s3://")
     return {
         "id": cluster_id,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from clickstream.contract.schema import OUTPUT_COLUMNS, PARTITION_COLUMNS, REJECTED_COLUMNS
 from clickstream.deploy.actions import Executor
 from clickstream.deploy.config import DeploySettings
+from clickstream.errors import DeployError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.query.ddl import athena_views, hive_type, projection_properties
 from clickstream.query.views import VIEW_NAMES
+
+#: Bound on waiting for one DDL statement (Athena answers DDL in seconds).
+ATHENA_TIMEOUT_SECONDS = 120
 
 PARQUET = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -81,13 +86,44 @@ def ensure_glue(ex: Executor, s: DeploySettings) -> None:
         )
     # Views are SQL objects: Athena creates them (CREATE OR REPLACE, so re-running is harmless).
     for name, statement in zip(VIEW_NAMES, athena_views(), strict=True):
-        ex.change(
-            "athena",
-            "start_query_execution",
-            QueryString=statement,
-            QueryExecutionContext={"Database": s.glue_database},
-            ResultConfiguration={"OutputLocation": f"s3://{s.code_bucket}/athena-results/"},
-        )
+        run_athena(ex, s, f"{s.glue_database}.{name}", statement)
         ex.record(
             f"athena view {s.glue_database}.{name}", created=False, detail="create or replace"
         )
+
+
+def run_athena(ex: Executor, s: DeploySettings, what: str, statement: str) -> None:
+    """Run one statement and wait for Athena's verdict: a view that does not compile fails the
+    deploy with Athena's reason, instead of a success report over a broken catalog."""
+    started = ex.change(
+        "athena",
+        "start_query_execution",
+        QueryString=statement,
+        QueryExecutionContext={"Database": s.glue_database},
+        ResultConfiguration={"OutputLocation": f"s3://{s.code_bucket}/athena-results/"},
+    )
+    if started is None:  # dry run
+        return
+    query_id = started["QueryExecutionId"]
+    deadline = time.monotonic() + ATHENA_TIMEOUT_SECONDS
+    delay = 0.25
+    while True:
+        status = ex.read("athena", "get_query_execution", QueryExecutionId=query_id)[
+            "QueryExecution"
+        ]["Status"]
+        state = status.get("State", "")
+        if state == "SUCCEEDED":
+            return
+        if state in ("FAILED", "CANCELLED"):
+            reason = status.get("StateChangeReason") or status.get("AthenaError", {}).get(
+                "ErrorMessage", "no reason given"
+            )
+            reason = " ".join(str(reason).split())
+            raise DeployError(f"athena view {what}: {state.lower()}: {reason}")
+        if time.monotonic() > deadline:
+            raise DeployError(
+                f"athena view {what}: still {state} after {ATHENA_TIMEOUT_SECONDS} s "
+                f"(query {query_id})"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)

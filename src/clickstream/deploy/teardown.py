@@ -1,92 +1,154 @@
-"""Removing what deploy created (data buckets only when asked)."""
+"""Removing what deploy created, in an order AWS accepts, whatever state a deploy left.
+
+Clusters are terminated and *waited for* first (a running cluster still writes logs and holds
+its roles); every list call is paginated; anything already gone (a deploy interrupted halfway)
+is skipped, not an error. A bucket is emptied and deleted only when it carries deploy's
+``CREATED_BY_TAG``; in a bucket the user supplied, only the keys deploy wrote go.
+"""
 
 from __future__ import annotations
 
-from clickstream.deploy.actions import Executor
+from clickstream.deploy.actions import Executor, Outcome
+from clickstream.deploy.buckets import MISSING_BUCKET, created_by_deploy
 from clickstream.deploy.config import DeploySettings, names
 from clickstream.deploy.emr import active_clusters
-from clickstream.deploy.iam import EMR_SERVICE_POLICY
 from clickstream.deploy.kinesis import remove_stream
+from clickstream.errors import DeployError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.query.views import VIEW_NAMES
 
+#: Key prefixes deploy writes in the code bucket (job artifacts, EMR logs, Athena results).
+DEPLOY_PREFIXES = ("jobs/", "emr-logs/", "athena-results/")
+#: Bounded wait for clusters to terminate: 15 s polls, 30 minutes at most.
+TERMINATE_WAIT = {"Delay": 15, "MaxAttempts": 120}
+GONE = ("NoSuchEntity",)
+GLUE_GONE = ("EntityNotFoundException",)
 
-def _empty_and_delete_bucket(ex: Executor, bucket: str) -> None:
-    found = ex.exists("s3", "head_bucket", ("404", "NoSuchBucket", "NotFound"), Bucket=bucket)
+
+def _delete_versions(ex: Executor, bucket: str, prefix: str = "") -> int:
+    versions = ex.pages("s3", "list_object_versions", "Versions", Bucket=bucket, Prefix=prefix)
+    markers = ex.pages("s3", "list_object_versions", "DeleteMarkers", Bucket=bucket, Prefix=prefix)
+    objects = [{"Key": o["Key"], "VersionId": o["VersionId"]} for o in versions + markers]
+    for i in range(0, len(objects), 1000):
+        ex.change(
+            "s3",
+            "delete_objects",
+            Bucket=bucket,
+            Delete={"Objects": objects[i : i + 1000], "Quiet": True},
+        )
+    return len(objects)
+
+
+def _remove_bucket(ex: Executor, s: DeploySettings, bucket: str, data: bool) -> None:
+    """Delete a bucket deploy created; in any other bucket delete only deploy's keys."""
+    found = ex.exists("s3", "head_bucket", MISSING_BUCKET, Bucket=bucket)
+    if found is None:
+        ex.record_deleted(f"s3://{bucket}", False)
+        return
+    if created_by_deploy(ex, s, bucket):
+        _delete_versions(ex, bucket)
+        ex.change("s3", "delete_bucket", Bucket=bucket, gone=("NoSuchBucket",))
+        ex.record_deleted(f"s3://{bucket}", True)
+        return
+    if data:
+        ex.outcomes.append(Outcome(f"s3://{bucket}", "kept", "not created by deploy"))
+        return
+    removed = sum(_delete_versions(ex, bucket, prefix) for prefix in DEPLOY_PREFIXES)
+    ex.outcomes.append(
+        Outcome(
+            f"s3://{bucket}",
+            "kept",
+            f"not created by deploy: only its {removed} deploy object version(s) removed",
+        )
+    )
+
+
+def _terminate_clusters(ex: Executor, s: DeploySettings) -> None:
+    from botocore.exceptions import WaiterError
+
+    clusters = active_clusters(ex, s)
+    ids = [c["Id"] for c in clusters]
+    for i in range(0, len(ids), 10):
+        ex.change("emr", "terminate_job_flows", JobFlowIds=ids[i : i + 10])
+    if ids and not ex.dry_run:
+        waiter = ex.client("emr").get_waiter("cluster_terminated")
+        for cluster_id in ids:
+            try:
+                waiter.wait(ClusterId=cluster_id, WaiterConfig=TERMINATE_WAIT)
+            except WaiterError as err:
+                state = (err.last_response or {}).get("Cluster", {}).get("Status", {})
+                if state.get("State") != "TERMINATED_WITH_ERRORS":
+                    raise DeployError(
+                        f"emr cluster {cluster_id} did not terminate "
+                        f"({state.get('State', 'unknown state')}); run teardown again later"
+                    ) from err
+    ex.record_deleted(f"emr clusters {names(s)['cluster']}", bool(ids), ", ".join(ids))
+
+
+def _remove_glue(ex: Executor, s: DeploySettings) -> None:
+    db = ex.exists("glue", "get_database", GLUE_GONE, Name=s.glue_database)
+    if db is not None:
+        for table in (TABLE, REJECTED_TABLE, *VIEW_NAMES):
+            ex.change(
+                "glue", "delete_table", gone=GLUE_GONE, DatabaseName=s.glue_database, Name=table
+            )
+        ex.change("glue", "delete_database", gone=GLUE_GONE, Name=s.glue_database)
+    ex.record_deleted(f"glue database {s.glue_database}", db is not None)
+
+
+def remove_role(ex: Executor, role: str) -> None:
+    """Detach and delete everything hanging on a role, then the role (all of it may be gone)."""
+    found = ex.exists("iam", "get_role", GONE, RoleName=role)
     if found is not None:
-        pages = ex.client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket)
-        for page in pages:
-            objects = [
-                {"Key": o["Key"], "VersionId": o["VersionId"]}
-                for o in page.get("Versions", []) + page.get("DeleteMarkers", [])
-            ]
-            for i in range(0, len(objects), 1000):
-                ex.change(
-                    "s3",
-                    "delete_objects",
-                    Bucket=bucket,
-                    Delete={"Objects": objects[i : i + 1000], "Quiet": True},
-                )
-        ex.change("s3", "delete_bucket", Bucket=bucket)
-    ex.record_deleted(f"s3://{bucket}", found is not None)
+        for name in ex.pages("iam", "list_role_policies", "PolicyNames", RoleName=role):
+            ex.change("iam", "delete_role_policy", gone=GONE, RoleName=role, PolicyName=name)
+        for policy in ex.pages(
+            "iam", "list_attached_role_policies", "AttachedPolicies", RoleName=role
+        ):
+            ex.change(
+                "iam", "detach_role_policy", gone=GONE, RoleName=role, PolicyArn=policy["PolicyArn"]
+            )
+        for profile in ex.pages(
+            "iam", "list_instance_profiles_for_role", "InstanceProfiles", RoleName=role
+        ):
+            ex.change(
+                "iam",
+                "remove_role_from_instance_profile",
+                gone=GONE,
+                InstanceProfileName=profile["InstanceProfileName"],
+                RoleName=role,
+            )
+        ex.change("iam", "delete_role", gone=GONE, RoleName=role)
+    ex.record_deleted(f"iam role {role}", found is not None)
 
 
 def teardown(ex: Executor, s: DeploySettings, delete_data: bool) -> None:
     n = names(s)
-    clusters = active_clusters(ex, s)
-    if clusters:
-        ex.change("emr", "terminate_job_flows", JobFlowIds=[c["Id"] for c in clusters])
-    ex.record_deleted(
-        f"emr clusters {n['cluster']}", bool(clusters), ", ".join(c["Id"] for c in clusters)
-    )
-    db = ex.exists("glue", "get_database", ("EntityNotFoundException",), Name=s.glue_database)
-    if db is not None:
-        for table in (TABLE, REJECTED_TABLE, *VIEW_NAMES):
-            if (
-                ex.exists(
-                    "glue",
-                    "get_table",
-                    ("EntityNotFoundException",),
-                    DatabaseName=s.glue_database,
-                    Name=table,
-                )
-                is not None
-            ):
-                ex.change("glue", "delete_table", DatabaseName=s.glue_database, Name=table)
-        ex.change("glue", "delete_database", Name=s.glue_database)
-    ex.record_deleted(f"glue database {s.glue_database}", db is not None)
+    _terminate_clusters(ex, s)
+    _remove_glue(ex, s)
     remove_stream(ex, s)
     profile = ex.exists(
-        "iam", "get_instance_profile", ("NoSuchEntity",), InstanceProfileName=n["instance_profile"]
+        "iam", "get_instance_profile", GONE, InstanceProfileName=n["instance_profile"]
     )
     if profile is not None:
         for role in profile["InstanceProfile"].get("Roles", []):
             ex.change(
                 "iam",
                 "remove_role_from_instance_profile",
+                gone=GONE,
                 InstanceProfileName=n["instance_profile"],
                 RoleName=role["RoleName"],
             )
-        ex.change("iam", "delete_instance_profile", InstanceProfileName=n["instance_profile"])
+        ex.change(
+            "iam", "delete_instance_profile", gone=GONE, InstanceProfileName=n["instance_profile"]
+        )
     ex.record_deleted(f"iam instance profile {n['instance_profile']}", profile is not None)
-    for role, inline, managed in (
-        (n["instance_role"], "lake-access", None),
-        (n["service_role"], None, EMR_SERVICE_POLICY),
-    ):
-        found = ex.exists("iam", "get_role", ("NoSuchEntity",), RoleName=role)
-        if found is not None:
-            if inline:
-                ex.change("iam", "delete_role_policy", RoleName=role, PolicyName=inline)
-            if managed:
-                ex.change("iam", "detach_role_policy", RoleName=role, PolicyArn=managed)
-            ex.change("iam", "delete_role", RoleName=role)
-        ex.record_deleted(f"iam role {role}", found is not None)
-    _empty_and_delete_bucket(ex, s.code_bucket)
+    for role in (n["instance_role"], n["service_role"]):
+        remove_role(ex, role)
+    _remove_bucket(ex, s, s.code_bucket, data=False)
     if delete_data:
-        _empty_and_delete_bucket(ex, s.lake_bucket)
+        _remove_bucket(ex, s, s.lake_bucket, data=True)
     else:
         ex.outcomes.append(
-            type(ex.outcomes[0])(
-                f"s3://{s.lake_bucket}", "kept", "data (use --delete-data to remove)"
-            )
+            Outcome(f"s3://{s.lake_bucket}", "kept", "data (use --delete-data to remove)")
         )
