@@ -86,11 +86,24 @@ FORMATTERS: dict[str, Callable[[Any], str]] = {
 }
 
 
+#: A table cell shows at most this many characters of a value; its tooltip at most FULL_CHARS.
+#: Together they bound the page's size whatever the data holds (a 300 KB URL path, say).
+CELL_CHARS = 200
+FULL_CHARS = 2_000
+
+
 @dataclass(frozen=True)
 class Cell:
     text: str
     numeric: bool = False
     missing: bool = False
+    full: str = ""
+    """The value, cut at FULL_CHARS, when ``text`` had to be cut (shown as the cell's tooltip)."""
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` of at most ``limit`` characters, ending in an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
@@ -108,7 +121,10 @@ def _cell(value: Any, column: Column) -> Cell:
     if value is None:
         return Cell(column.missing if column.kind == "text" else fmt.NONE, missing=True)
     if column.kind == "text":
-        return Cell(_text(value))
+        text = _text(value)
+        if len(text) <= CELL_CHARS:
+            return Cell(text)
+        return Cell(cut(text, CELL_CHARS), full=cut(text, FULL_CHARS))
     return Cell(FORMATTERS[column.kind](value), numeric=True)
 
 
