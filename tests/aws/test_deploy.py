@@ -108,6 +108,15 @@ def test_deploy_status_redeploy_teardown(project, aws) -> None:
     assert all(any(b in r for b in (raw, code, lake)) for r in resources), resources
     assert not any(r in ("*", "arn:aws:s3:::*") for r in resources)
     assert not any("*" in a for st in doc["Statement"] for a in st["Action"])
+    # The service role may pass exactly the node role, to EC2 only (the managed policy passes
+    # only EMR_EC2_DefaultRole).
+    passing = iam.get_role_policy(RoleName=f"{name}-emr-service", PolicyName="pass-node-role")
+    pdoc = passing["PolicyDocument"]
+    pdoc = json.loads(pdoc) if isinstance(pdoc, str) else pdoc
+    [grant] = pdoc["Statement"]
+    assert grant["Action"] == ["iam:PassRole"]
+    assert grant["Resource"] == [iam.get_role(RoleName=f"{name}-emr-ec2")["Role"]["Arn"]]
+    assert grant["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     for role in (f"{name}-emr-ec2", f"{name}-emr-service"):
         attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
         assert not any("FullAccess" in p["PolicyArn"] for p in attached)
@@ -117,7 +126,11 @@ def test_deploy_status_redeploy_teardown(project, aws) -> None:
     [summary] = [c for c in emr.list_clusters()["Clusters"] if c["Name"] == f"{name}-etl"]
     cluster = emr.describe_cluster(ClusterId=summary["Id"])["Cluster"]
     assert cluster["AutoTerminate"] is True and cluster["ReleaseLabel"] == "emr-7.10.0"
-    assert cluster["Tags"] == [{"Key": "project", "Value": name}]
+    # AmazonEMRServicePolicy_v2 lets EMR launch instances only for clusters with this tag.
+    assert sorted(cluster["Tags"], key=lambda t: t["Key"]) == [
+        {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"},
+        {"Key": "project", "Value": name},
+    ]
     [step] = emr.list_steps(ClusterId=summary["Id"])["Steps"]
     assert step["ActionOnFailure"] == "TERMINATE_CLUSTER"
     args = step["Config"]["Args"]

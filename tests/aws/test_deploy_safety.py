@@ -221,3 +221,66 @@ def test_user_buckets_untouched(aws, tmp_path: Path, configure: bool) -> None:
     assert "not created by deploy" in down.stdout
     no_secrets(up, down)
     assert os.environ.get("AWS_ENDPOINT_URL")
+
+
+def test_untagged_subnet_is_refused_before_anything_is_created(aws, tmp_path: Path) -> None:
+    import boto3
+
+    name = f"cs{uuid.uuid4().hex[:8]}"
+    raw = _raw(aws, name)
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=name, Description="emr", VpcId=vpc)["GroupId"]
+    (tmp_path / "clickstream.toml").write_text(
+        f'[deploy]\nproject = "{name}"\ninput = "s3://{raw}/clicks/"\nsubnet_id = "{subnet}"\n'
+        f'master_security_group = "{group}"\ncore_security_group = "{group}"\n'
+        f'release_label = "emr-7.10.0"\nglue_database = "{name}"\n'
+    )
+    refused = cli("deploy", cwd=tmp_path)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    [line] = [ln for ln in refused.stderr.splitlines() if ln.strip()]
+    assert subnet in line and "for-use-with-amazon-emr-managed-policies=true" in line
+    assert state(aws, name)["buckets"] == [raw] and state(aws, name)["roles"] == []
+
+    tag = [{"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}]
+    ec2.create_tags(Resources=[subnet], Tags=tag)
+    refused = cli("deploy", cwd=tmp_path)
+    assert refused.returncode != 0 and f"security group {group} lacks the tag" in refused.stderr
+
+    ec2.create_tags(Resources=[group], Tags=tag)
+    up = cli("deploy", cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    emr = boto3.client("emr")
+    [summary] = [c for c in emr.list_clusters()["Clusters"] if c["Name"] == f"{name}-etl"]
+    attrs = emr.describe_cluster(ClusterId=summary["Id"])["Cluster"]["Ec2InstanceAttributes"]
+    assert attrs["Ec2SubnetId"] == subnet
+    assert attrs["EmrManagedMasterSecurityGroup"] == group
+    assert cli("teardown", cwd=tmp_path).returncode == 0
+
+
+def test_run_job_flow_retries_only_while_the_instance_profile_propagates(
+    aws, tmp_path: Path
+) -> None:
+    from botocore.stub import Stubber
+
+    from clickstream.deploy.emr import run_job_flow
+    from clickstream.errors import DeployError
+
+    name = f"cs{uuid.uuid4().hex[:8]}"
+    (tmp_path / "clickstream.toml").write_text(
+        f'[deploy]\nproject = "{name}"\ninput = "s3://{name}-raw/clicks/"\n'
+    )
+    ex, _ = _executor(tmp_path)
+    params = {"Name": "x", "Instances": {}}
+    with Stubber(ex.client("emr")) as stub:
+        stub.add_client_error(
+            "run_job_flow", "ValidationException", "Invalid InstanceProfile: x-emr-ec2."
+        )
+        stub.add_response("run_job_flow", {"JobFlowId": "j-1"}, params)
+        assert run_job_flow(ex, params)["JobFlowId"] == "j-1"
+        stub.assert_no_pending_responses()
+    with Stubber(ex.client("emr")) as stub:
+        stub.add_client_error("run_job_flow", "ValidationException", "Invalid release label")
+        with pytest.raises(DeployError, match="Invalid release label"):
+            run_job_flow(ex, params)

@@ -54,6 +54,11 @@ def register(app: typer.Typer) -> None:
         project: str = PROJECT,
         release_label: str = typer.Option(None, "--release-label", help="EMR release."),
         core_instance_count: int = typer.Option(None, "--core-count", help="Core nodes."),
+        subnet_id: str = typer.Option(
+            None,
+            "--subnet-id",
+            help="EMR subnet (tagged for-use-with-amazon-emr-managed-policies).",
+        ),
         dry_run: bool = DRY_RUN,
         config: Path = CONFIG,
     ) -> None:
@@ -68,6 +73,7 @@ def register(app: typer.Typer) -> None:
             project=project,
             release_label=release_label,
             core_instance_count=core_instance_count,
+            subnet_id=subnet_id,
         )
         cluster_id = run_deploy(ex, settings)
         _print_outcomes(ex)

@@ -13,7 +13,7 @@ from typing import Any
 from clickstream.deploy.actions import Executor
 from clickstream.deploy.buckets import ensure_bucket
 from clickstream.deploy.config import DeploySettings
-from clickstream.deploy.emr import ensure_cluster
+from clickstream.deploy.emr import check_network_tags, ensure_cluster
 from clickstream.deploy.glue import ensure_glue
 from clickstream.deploy.iam import ensure_iam
 from clickstream.deploy.jobs import upload_job
@@ -53,6 +53,7 @@ def deploy(ex: Executor, s: DeploySettings) -> str | None:
             "deploy needs the raw input: --input s3://bucket/prefix/ "
             "(or [deploy] input in clickstream.toml)"
         )
+    check_network_tags(ex, s)  # before anything is created
     ctx: Context = {}
     for step in STEPS:
         step(ex, s, ctx)

@@ -2,12 +2,73 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from clickstream.deploy.actions import Executor
-from clickstream.deploy.config import FALLBACK_RELEASE, DeploySettings, names, tags
+from clickstream.deploy.config import (
+    EMR_MANAGED_TAG,
+    FALLBACK_RELEASE,
+    DeploySettings,
+    names,
+    tags,
+)
+from clickstream.errors import ConfigError, DeployError
 
 ACTIVE_STATES = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"]
+#: Seconds between RunJobFlow retries while a new instance profile propagates through IAM
+#: (bounded: about a minute in all, then the error is reported).
+IAM_PROPAGATION_DELAYS = (2, 4, 8, 16, 30)
+
+
+def cluster_tags(s: DeploySettings) -> list[dict[str, str]]:
+    """The project's tags plus the one AmazonEMRServicePolicy_v2 requires to launch instances."""
+    key, value = EMR_MANAGED_TAG
+    return [{"Key": k, "Value": v} for k, v in {**tags(s), key: value}.items()]
+
+
+def check_network_tags(ex: Executor, s: DeploySettings) -> None:
+    """The configured subnet and security groups must carry the managed-policy tag, else EMR's
+    RunInstances is denied minutes later; say so now, in one line."""
+    key, value = EMR_MANAGED_TAG
+    wanted = f"{key}={value}"
+    if s.subnet_id:
+        [subnet] = ex.read("ec2", "describe_subnets", SubnetIds=[s.subnet_id])["Subnets"]
+        if {t["Key"]: t["Value"] for t in subnet.get("Tags", [])}.get(key) != value:
+            raise ConfigError(f"subnet {s.subnet_id} lacks the tag {wanted} (EMR needs it)")
+    groups = sorted({g for g in (s.master_security_group, s.core_security_group) if g})
+    if groups:
+        if not s.subnet_id:
+            raise ConfigError("security groups need subnet_id (groups belong to its VPC)")
+        found = ex.read("ec2", "describe_security_groups", GroupIds=groups)["SecurityGroups"]
+        for group in found:
+            if {t["Key"]: t["Value"] for t in group.get("Tags", [])}.get(key) != value:
+                raise ConfigError(
+                    f"security group {group['GroupId']} lacks the tag {wanted} (EMR needs it)"
+                )
+
+
+def network(s: DeploySettings) -> dict[str, str]:
+    params = {}
+    if s.subnet_id:
+        params["Ec2SubnetId"] = s.subnet_id
+    if s.master_security_group:
+        params["EmrManagedMasterSecurityGroup"] = s.master_security_group
+    if s.core_security_group:
+        params["EmrManagedSlaveSecurityGroup"] = s.core_security_group
+    return params
+
+
+def run_job_flow(ex: Executor, params: dict[str, Any]) -> Any:
+    """RunJobFlow, retried (bounded) while IAM has not yet propagated the instance profile."""
+    for delay in (*IAM_PROPAGATION_DELAYS, None):
+        try:
+            return ex.change("emr", "run_job_flow", **params)
+        except DeployError as err:
+            if delay is None or "Invalid InstanceProfile" not in str(err):
+                raise
+            time.sleep(delay)
+    return None
 
 
 def newest_release(ex: Executor) -> str:
@@ -53,9 +114,7 @@ def ensure_cluster(
         return str(running[0]["Id"])
     release = s.release_label or newest_release(ex)
     n = names(s)
-    response = ex.change(
-        "emr",
-        "run_job_flow",
+    params: dict[str, Any] = dict(
         Name=n["cluster"],
         ReleaseLabel=release,
         Applications=[{"Name": "Spark"}],
@@ -80,6 +139,7 @@ def ensure_cluster(
             # No steps left -> the cluster shuts down; nobody has to visit the console.
             "KeepJobFlowAliveWhenNoSteps": False,
             "TerminationProtected": False,
+            **network(s),
         },
         Steps=[
             {
@@ -114,8 +174,9 @@ def ensure_cluster(
             },
         ],
         VisibleToAllUsers=True,
-        Tags=[{"Key": k, "Value": v} for k, v in tags(s).items()],
+        Tags=cluster_tags(s),
     )
+    response = run_job_flow(ex, params)
     cluster_id = response["JobFlowId"] if response else None
     ex.record(f"emr cluster {cluster_id or n['cluster']}", True, f"{release}, runs the ETL step")
     return cluster_id

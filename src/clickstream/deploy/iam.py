@@ -10,6 +10,25 @@ from clickstream.deploy.actions import Executor
 from clickstream.deploy.config import DeploySettings, names, tags
 
 EMR_SERVICE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
+#: AmazonEMRServicePolicy_v2 lets the service role pass only EMR_EC2_DefaultRole; our node role
+#: needs its own grant, or EMR cannot launch a single instance.
+PASS_ROLE_POLICY = "pass-node-role"
+
+
+def pass_role_policy(node_role_arn: str) -> dict[str, Any]:
+    """The service role may pass exactly the node role, and only to EC2."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PassNodeRoleToEc2",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": [node_role_arn],
+                "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            }
+        ],
+    }
 
 
 def _trust(service: str) -> str:
@@ -84,8 +103,19 @@ def ensure_iam(ex: Executor, s: DeploySettings) -> None:
     n = names(s)
     created = _ensure_role(ex, s, n["service_role"], "elasticmapreduce.amazonaws.com")
     ex.change("iam", "attach_role_policy", RoleName=n["service_role"], PolicyArn=EMR_SERVICE_POLICY)
+    account = ex.read("sts", "get_caller_identity")["Account"]
+    node_arn = f"arn:aws:iam::{account}:role/{n['instance_role']}"
+    ex.change(
+        "iam",
+        "put_role_policy",
+        RoleName=n["service_role"],
+        PolicyName=PASS_ROLE_POLICY,
+        PolicyDocument=json.dumps(pass_role_policy(node_arn)),
+    )
     ex.record(
-        f"iam role {n['service_role']}", created, "EMR service role (AmazonEMRServicePolicy_v2)"
+        f"iam role {n['service_role']}",
+        created,
+        "EMR service role (AmazonEMRServicePolicy_v2 + PassRole for the node role)",
     )
     created = _ensure_role(ex, s, n["instance_role"], "ec2.amazonaws.com")
     ex.change(
