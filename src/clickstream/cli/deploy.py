@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         subnet_id: str = typer.Option(
             None,
             "--subnet-id",
-            help="EMR subnet (tagged for-use-with-amazon-emr-managed-policies).",
+            help="EMR subnet (tagged for EMR managed policies).",
         ),
         dry_run: bool = DRY_RUN,
         config: Path = CONFIG,
