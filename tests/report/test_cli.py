@@ -146,3 +146,12 @@ def test_demo_ends_by_writing_the_dashboard(tmp_path):
     out = tmp_path / "report.html"
     assert f"dashboard: {out}" in proc.stdout
     assert 'data-kpi="pageviews"' in out.read_text()
+
+
+def test_the_printed_path_is_literal_and_has_no_terminal_controls(demo_lake, tmp_path):
+    out = tmp_path / "r\x1b]0;PWNED\x07[bold]x[red].html"
+    proc = cli("--lake", str(demo_lake), "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout
+    assert proc.stdout.strip() == str(tmp_path / "r\\x1b]0;PWNED\\x07[bold]x[red].html")
+    assert out.is_file()

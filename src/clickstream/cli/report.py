@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a dashboard of the lake (KPIs, trends, pages, sources, devices, data quality)
         as one HTML file that opens offline and can be mailed."""
+        from clickstream.query.output import printable
         from clickstream.report import ReportOptions, build_report
         from clickstream.report.format import size
         from clickstream.report.period import parse_day
@@ -44,4 +45,7 @@ def register(app: typer.Typer) -> None:
                 f"{result.query_seconds:.2f} s, total {result.total_seconds:.2f} s",
                 highlight=False,
             )
-        out_console.print(str(result.path.absolute()), highlight=False, soft_wrap=True)
+        # The path is the user's: printed literally (no markup) and with controls escaped.
+        out_console.print(
+            printable(str(result.path.absolute())), highlight=False, markup=False, soft_wrap=True
+        )
