@@ -79,6 +79,10 @@ def test_no_lake(tmp_path):
     [
         (["--from", "2030-01-01", "--to", "2030-01-31"], ["no page views between 2030-01-01"]),
         (["--to", "2023-06-30"], ["no page views", "2024-01-01 to 2024-12-31"]),
+        (
+            ["--from", "2025-03-01"],
+            ["--from 2025-03-01 is after the last day with page views (2024-12-31)"],
+        ),
         (["--host", "nowhere.example"], ["no page views on nowhere.example"]),
     ],
 )

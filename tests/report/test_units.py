@@ -83,8 +83,10 @@ def test_periods():
     )
     with pytest.raises(ConfigError, match="after"):
         choose_period(date(2024, 6, 2), date(2024, 6, 1), d0, d1)
-    with pytest.raises(LakeError, match="no page views between 2025-01-01"):
+    with pytest.raises(LakeError, match=r"--from 2025-01-01 is after the last day .* \(2024-12-31"):
         choose_period(date(2025, 1, 1), None, d0, d1)
+    with pytest.raises(LakeError, match=r"last day with page views on a.example \(2024-12-31\)"):
+        choose_period(date(2025, 1, 1), None, d0, d1, "a.example")
     with pytest.raises(LakeError, match="no page views on x.example"):
         choose_period(None, None, None, None, "x.example")
 

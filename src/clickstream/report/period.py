@@ -84,6 +84,11 @@ def choose_period(
     if first is not None and last is not None and first > last:
         raise ConfigError(f"--from {first} is after --to {last}")
     if last is None:
+        if first is not None and first > data_last:
+            raise LakeError(
+                f"--from {first} is after the last day with page views{on_host} ({data_last}); "
+                f"the lake has page views{on_host} from {data_first} to {data_last}"
+            )
         last = data_last if first is None else max(first, data_last)
     if first is None:
         # Near 0001-01-01 the default period is shorter rather than starting before year 1.
