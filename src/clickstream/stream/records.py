@@ -66,8 +66,10 @@ def _reason_sql() -> str:
     checks = {
         "missing_payload": "payload IS NULL",
         "not_utf8": "text IS NULL",
-        "not_json": "NOT json_valid(text)",
-        "not_an_object": "NOT starts_with(ltrim(text, ' \t\n\r'), '{')",
+        # j is NULL exactly when the text is not a JSON object: json_valid, a second parse,
+        # runs only for those (rare) rows to tell the two reasons apart.
+        "not_json": "j IS NULL AND NOT json_valid(text)",
+        "not_an_object": "j IS NULL",
         "wrong_schema_version": (
             f"coalesce(json_type(j.v) NOT IN ('UBIGINT', 'BIGINT') "
             f"OR CAST(j.v AS VARCHAR) <> '{SCHEMA_VERSION}', true)"
@@ -94,8 +96,9 @@ def decode(con: duckdb.DuckDBPyConnection, raw: str, out: str) -> None:
     """Create table ``out`` from table ``raw`` (ordinal, stream_id, payload BLOB): every record
     with ``reason`` NULL (valid, with the STATS_FIELDS) or one dead-letter reason.
 
-    Each payload is parsed once into a struct; the identity fields stay raw JSON values so their
-    type can be checked, the rest are read as text (a JSON null reads as NULL)."""
+    Each payload is parsed once into a struct (TRY: a malformed one gives NULL); the identity
+    fields stay raw JSON values so their type can be checked, the rest are read as text (a JSON
+    null reads as NULL)."""
     raw_json = ("v", "event_id", "anonymous_user_id")
     shape = (
         "{"
@@ -109,8 +112,8 @@ def decode(con: duckdb.DuckDBPyConnection, raw: str, out: str) -> None:
         WITH texts AS (
           SELECT ordinal, stream_id, payload, TRY(decode(payload)) AS text FROM {raw}
         ), parsed AS (
-          SELECT *, CASE WHEN json_valid(text) AND starts_with(ltrim(text, ' \t\n\r'), '{{')
-                         THEN json_transform(text, '{shape}') END AS j
+          SELECT *, CASE WHEN starts_with(ltrim(text, ' \t\n\r'), '{{')
+                         THEN TRY(json_transform(text, '{shape}')) END AS j
           FROM texts
         ), typed AS (
           SELECT *, try_strptime(j.event_time, '{TIME_FORMAT}') AS event_time FROM parsed
