@@ -128,8 +128,9 @@ s AS MATERIALIZED (
          avg(bounce) AS bounce_rate, avg(duration_seconds) AS avg_duration
   FROM s GROUP BY 1
 ), both_periods AS (
-  SELECT period, e.visitors, v.visits, e.pageviews, v.views_per_visit, v.bounce_rate,
-         v.avg_duration
+  -- Page views but no visit starting in the period: 0 visits (the ratios stay NULL).
+  SELECT period, e.visitors, CASE WHEN e.pageviews > 0 THEN coalesce(v.visits, 0) END AS visits,
+         e.pageviews, v.views_per_visit, v.bounce_rate, v.avg_duration
   FROM (VALUES ('current'), ('previous')) p(period)
   LEFT JOIN events e USING (period) LEFT JOIN visits v USING (period)
 ), pivoted AS (SELECT {", ".join(columns)} FROM both_periods
