@@ -49,7 +49,7 @@ def project(aws, tmp_path: Path):
     )
     (tmp_path / "clickstream.toml").write_text(
         f'[deploy]\nproject = "{name}"\ninput = "s3://{raw}/clicks/"\ncore_instance_count = 3\n'
-        'release_label = "emr-7.10.0"\n'
+        'release_label = "emr-7.10.0"\nruntime = "emr-ec2"\n'
     )
     return name, raw, tmp_path
 

@@ -73,7 +73,7 @@ def test_no_region_configured_anywhere(aws, tmp_path: Path, monkeypatch) -> None
     assert "NoRegion" not in dry.stderr and "Traceback" not in dry.stderr
     status = cli("status", cwd=tmp_path)
     assert status.returncode == 1 and "Traceback" not in status.stderr
-    assert f"no cluster named {name}-etl" in status.stderr
+    assert f"no emr-serverless application named {name}-etl" in status.stderr
     down = cli("teardown", cwd=tmp_path)
     assert down.returncode == 0, down.stderr
     no_secrets(dry, status, down)
@@ -235,7 +235,7 @@ def test_untagged_subnet_is_refused_before_anything_is_created(aws, tmp_path: Pa
     (tmp_path / "clickstream.toml").write_text(
         f'[deploy]\nproject = "{name}"\ninput = "s3://{raw}/clicks/"\nsubnet_id = "{subnet}"\n'
         f'master_security_group = "{group}"\ncore_security_group = "{group}"\n'
-        f'release_label = "emr-7.10.0"\nglue_database = "{name}"\n'
+        f'release_label = "emr-7.10.0"\nglue_database = "{name}"\nruntime = "emr-ec2"\n'
     )
     refused = cli("deploy", cwd=tmp_path)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr

@@ -59,6 +59,7 @@ def register(app: typer.Typer) -> None:
             "--subnet-id",
             help="EMR subnet (tagged for EMR managed policies).",
         ),
+        runtime: str = typer.Option(None, "--runtime", help="emr-serverless (default) or emr-ec2."),
         dry_run: bool = DRY_RUN,
         config: Path = CONFIG,
     ) -> None:
@@ -74,11 +75,13 @@ def register(app: typer.Typer) -> None:
             release_label=release_label,
             core_instance_count=core_instance_count,
             subnet_id=subnet_id,
+            runtime=runtime,
         )
-        cluster_id = run_deploy(ex, settings)
+        run_id = run_deploy(ex, settings)
         _print_outcomes(ex)
-        if cluster_id and not dry_run:
-            err_console.print(f"follow it with: clickstream status {cluster_id}")
+        if run_id and not dry_run:
+            hint = run_id if settings.runtime == "emr-ec2" else ""
+            err_console.print(f"follow it with: clickstream status {hint}".rstrip())
 
     @app.command()
     def status(
@@ -87,10 +90,23 @@ def register(app: typer.Typer) -> None:
         project: str = PROJECT,
         config: Path = CONFIG,
     ) -> None:
-        """Show the cluster, its steps and where their logs are."""
+        """Show the application and its last runs (or the cluster and its steps), and logs."""
         from clickstream.deploy.emr import cluster_status
+        from clickstream.deploy.serverless import application_status
 
         ex, settings = _executor(config, False, region=region, project=project)
+        if settings.runtime == "emr-serverless" and cluster_id is None:
+            app = application_status(ex, settings)
+            if not app:
+                err_console.print(f"no emr-serverless application named {settings.project}-etl")
+                raise typer.Exit(1)
+            out_console.print(f"application {app['id']}: {app['state']} ({app['release']})")
+            out_console.print(f"logs: {app['logs']}")
+            for run in app["runs"]:
+                out_console.print(
+                    f"  run {run['id']}: {run['state']}  {run['created']} {run['reason']}".rstrip()
+                )
+            return
         info = cluster_status(ex, settings, cluster_id)
         if not info:
             err_console.print(f"no cluster named {settings.project}-etl")

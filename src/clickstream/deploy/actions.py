@@ -73,8 +73,11 @@ class Executor:
         except BotoCoreError as err:
             raise DeployError(f"{service}.{operation} failed: {describe(err)}") from err
 
-    def pages(self, service: str, operation: str, key: str, **params: Any) -> list[Any]:
-        """Every item under ``key`` across all pages of a list call (never just the first)."""
+    def pages(
+        self, service: str, operation: str, key: str, gone: tuple[str, ...] = (), **params: Any
+    ) -> list[Any]:
+        """Every item under ``key`` across all pages of a list call (never just the first);
+        nothing when AWS answers with one of the ``gone`` codes."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         from clickstream.awsclient import describe
@@ -83,7 +86,11 @@ class Executor:
         try:
             for page in self.client(service).get_paginator(operation).paginate(**params):
                 items.extend(page.get(key, []))
-        except (ClientError, BotoCoreError) as err:
+        except ClientError as err:
+            if gone and err.response.get("Error", {}).get("Code") in gone:
+                return []
+            raise DeployError(f"{service}.{operation} failed: {describe(err)}") from err
+        except BotoCoreError as err:
             raise DeployError(f"{service}.{operation} failed: {describe(err)}") from err
         return items
 

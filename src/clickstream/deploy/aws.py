@@ -13,11 +13,12 @@ from typing import Any
 from clickstream.deploy.actions import Executor
 from clickstream.deploy.buckets import ensure_bucket
 from clickstream.deploy.config import DeploySettings
-from clickstream.deploy.emr import check_network_tags, ensure_cluster
+from clickstream.deploy.emr import check_network_tags, ensure_cluster, newest_release
 from clickstream.deploy.glue import ensure_glue
 from clickstream.deploy.iam import ensure_iam
 from clickstream.deploy.jobs import upload_job
 from clickstream.deploy.kinesis import ensure_stream
+from clickstream.deploy.serverless import ensure_run
 from clickstream.errors import ConfigError
 
 Context = dict[str, Any]
@@ -32,8 +33,13 @@ def _job(ex: Executor, s: DeploySettings, ctx: Context) -> None:
     ctx["job"] = upload_job(ex, s)
 
 
-def _cluster(ex: Executor, s: DeploySettings, ctx: Context) -> None:
-    ctx["run"] = ensure_cluster(ex, s, *ctx["job"])
+def _run(ex: Executor, s: DeploySettings, ctx: Context) -> None:
+    if s.runtime == "emr-serverless":
+        job_zip, launcher, _ = ctx["job"]
+        release = s.release_label or newest_release(ex)
+        ctx["run"], ctx["start"] = ensure_run(ex, s, job_zip, launcher, release)
+    else:
+        ctx["run"] = ensure_cluster(ex, s, *ctx["job"])
 
 
 #: The deploy, in order; each step needs only the ones before it (teardown copes with any prefix).
@@ -43,7 +49,7 @@ STEPS: list[Callable[[Executor, DeploySettings, Context], None]] = [
     lambda ex, s, ctx: ensure_iam(ex, s),
     lambda ex, s, ctx: ensure_glue(ex, s),
     lambda ex, s, ctx: ensure_stream(ex, s),
-    _cluster,
+    _run,
 ]
 
 
@@ -53,7 +59,8 @@ def deploy(ex: Executor, s: DeploySettings) -> str | None:
             "deploy needs the raw input: --input s3://bucket/prefix/ "
             "(or [deploy] input in clickstream.toml)"
         )
-    check_network_tags(ex, s)  # before anything is created
+    if s.runtime == "emr-ec2":
+        check_network_tags(ex, s)  # before anything is created
     ctx: Context = {}
     for step in STEPS:
         step(ex, s, ctx)

@@ -23,6 +23,8 @@ DEFAULT_REGION = "us-east-1"
 EMR_MANAGED_TAG = ("for-use-with-amazon-emr-managed-policies", "true")
 #: Tag deploy puts on the buckets it creates; teardown deletes only buckets carrying it.
 CREATED_BY_TAG = "clickstream-created-by"
+#: Where the Spark job runs; the first is the default.
+RUNTIMES = ("emr-serverless", "emr-ec2")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,13 @@ class DeploySettings:
     """AWS region: --region > CLICKSTREAM_REGION/AWS_REGION/AWS_DEFAULT_REGION > profile >
     this file > us-east-1 (``resolve_region``)."""
     input: str = ""
-    """s3:// URI of the raw CSV the EMR step ingests."""
+    """s3:// URI of the raw CSV the ETL ingests."""
+    runtime: str = RUNTIMES[0]
+    """emr-serverless (default: no cluster, billed per run) or emr-ec2 (a cluster per run)."""
+    serverless_max_cpu: str = "16 vCPU"
+    """EMR Serverless application ceiling (cost bound)."""
+    serverless_max_memory: str = "64 GB"
+    """EMR Serverless application ceiling (cost bound)."""
     code_bucket: str = ""
     """Bucket for the Spark job, EMR logs and Athena results; default <project>-code-<account>."""
     lake_bucket: str = ""
@@ -108,6 +116,8 @@ def load_settings(config: Path | None = None, **flags: Any) -> DeploySettings:
             values[name] = env
     values.update({k: v for k, v in flags.items() if v is not None})
     settings = DeploySettings(**{k: _coerce(k, v) for k, v in values.items()})
+    if settings.runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {settings.runtime!r}; valid: {', '.join(RUNTIMES)}")
     if settings.input and not settings.input.startswith("s3://"):
         raise ConfigError(f"input must be an s3:// URI, got {settings.input}")
     return settings
@@ -136,7 +146,10 @@ def with_defaults(settings: DeploySettings, account: str, region: str) -> Deploy
 def names(s: DeploySettings) -> dict[str, str]:
     return {
         "service_role": f"{s.project}-emr-service",
-        "instance_role": f"{s.project}-emr-ec2",
+        # The role the Spark job runs as: EC2 nodes' or the serverless execution role.
+        "instance_role": f"{s.project}-emr-ec2"
+        if s.runtime == "emr-ec2"
+        else f"{s.project}-emr-serverless",
         "instance_profile": f"{s.project}-emr-ec2",
         "cluster": f"{s.project}-etl",
         "job_prefix": "jobs",

@@ -101,6 +101,18 @@ def _ensure_role(ex: Executor, s: DeploySettings, name: str, service: str) -> bo
 
 def ensure_iam(ex: Executor, s: DeploySettings) -> None:
     n = names(s)
+    if s.runtime == "emr-serverless":
+        # One role: the job's, trusted by EMR Serverless, with the same S3 scope as EC2 nodes.
+        created = _ensure_role(ex, s, n["instance_role"], "emr-serverless.amazonaws.com")
+        ex.change(
+            "iam",
+            "put_role_policy",
+            RoleName=n["instance_role"],
+            PolicyName="lake-access",
+            PolicyDocument=json.dumps(instance_policy(s)),
+        )
+        ex.record(f"iam role {n['instance_role']}", created, "job runs: project buckets only")
+        return
     created = _ensure_role(ex, s, n["service_role"], "elasticmapreduce.amazonaws.com")
     ex.change("iam", "attach_role_policy", RoleName=n["service_role"], PolicyArn=EMR_SERVICE_POLICY)
     account = ex.read("sts", "get_caller_identity")["Account"]

@@ -8,11 +8,14 @@ is skipped, not an error. A bucket is emptied and deleted only when it carries d
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from clickstream.deploy.actions import Executor, Outcome
 from clickstream.deploy.buckets import MISSING_BUCKET, created_by_deploy
-from clickstream.deploy.config import DeploySettings, names
+from clickstream.deploy.config import RUNTIMES, DeploySettings, names
 from clickstream.deploy.emr import active_clusters
 from clickstream.deploy.kinesis import remove_stream
+from clickstream.deploy.serverless import remove_application
 from clickstream.errors import DeployError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.query.views import VIEW_NAMES
@@ -123,10 +126,14 @@ def remove_role(ex: Executor, role: str) -> None:
 
 
 def teardown(ex: Executor, s: DeploySettings, delete_data: bool) -> None:
-    n = names(s)
+    """Both runtimes' resources go, whichever ``runtime`` is set now (it may have changed)."""
+    ec2 = replace(s, runtime="emr-ec2")
+    n = names(ec2)
     _terminate_clusters(ex, s)
+    remove_application(ex, s)
     _remove_glue(ex, s)
-    remove_stream(ex, s)
+    for runtime in RUNTIMES:
+        remove_stream(ex, replace(s, runtime=runtime))
     profile = ex.exists(
         "iam", "get_instance_profile", GONE, InstanceProfileName=n["instance_profile"]
     )
@@ -143,7 +150,8 @@ def teardown(ex: Executor, s: DeploySettings, delete_data: bool) -> None:
             "iam", "delete_instance_profile", gone=GONE, InstanceProfileName=n["instance_profile"]
         )
     ex.record_deleted(f"iam instance profile {n['instance_profile']}", profile is not None)
-    for role in (n["instance_role"], n["service_role"]):
+    serverless_role = names(replace(s, runtime="emr-serverless"))["instance_role"]
+    for role in (n["instance_role"], n["service_role"], serverless_role):
         remove_role(ex, role)
     _remove_bucket(ex, s, s.code_bucket, data=False)
     if delete_data:
