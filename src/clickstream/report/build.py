@@ -130,6 +130,8 @@ def build_report(options: ReportOptions, progress: Progress | None = None) -> Re
     try:
         say("finding the period", 0.05)
         bounds = q.fetch(session, "bounds", q.bounds_sql(host))[0]
+        if host is not None and bounds["first_day"] is None:
+            raise LakeError(_unknown_host(host, q.fetch(session, "hosts", q.HOSTS_SQL)))
         period = choose_period(
             options.start, options.end, bounds["first_day"], bounds["last_day"], host
         )
@@ -163,6 +165,16 @@ def build_report(options: ReportOptions, progress: Progress | None = None) -> Re
     size = write_atomic(options.out, page, options.lake)
     say("done", 1.0)
     return ReportResult(options.out, size, period, query_seconds, time.perf_counter() - started)
+
+
+def _unknown_host(host: str, rows: list[dict[str, Any]]) -> str:
+    """No page views on --host: say which hosts the lake has (the busiest few)."""
+    if not rows:
+        return f"no page views on {host}: the lake holds no page views"
+    names = [fmt.NONE if r["host"] is None else dash.cut(str(r["host"]), 100) for r in rows]
+    more = rows[0]["hosts"] - len(rows)
+    listed = ", ".join(names) + (f" and {more:,} more" if more > 0 else "")
+    return f"no page views on {host}; hosts in the lake (most page views first): {listed}"
 
 
 def _stream_windows(session: Any) -> dash.Table | None:

@@ -223,6 +223,14 @@ def bounds_sql(host: str | None) -> str:
     )
 
 
+#: How many hosts an unknown --host lists.
+KNOWN_HOSTS = 10
+#: The lake's hosts, most page views first (one more than listed: says whether there are more).
+HOSTS_SQL = (
+    "SELECT url_host AS host, count(*) OVER () AS hosts FROM clickstream "
+    f"GROUP BY url_host ORDER BY count(*) DESC, url_host NULLS LAST LIMIT {KNOWN_HOSTS}"
+)
+
 LAKE_QUERIES: dict[str, str] = {
     "rejected": (
         "SELECT reject_reason AS reason, count(*) AS rows FROM clickstream_rejected "
