@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,12 +45,24 @@ class ReportResult:
     total_seconds: float
 
 
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
 def normalise_host(host: str | None) -> str | None:
+    """--host as the lake writes url_host: lower case, without scheme, user info, path or the
+    root's trailing dot. A port stays: the lake's hosts never have one, so it matches nothing
+    and the error lists the hosts there are.
+
+    >>> normalise_host(" HTTPS://user@WWW.Example.com./a?b#c ")
+    'www.example.com'
+    """
     if host is None:
         return None
-    cleaned = host.strip().lower()
+    cleaned = _SCHEME.sub("", host.strip())
+    cleaned = re.split(r"[/?#]", cleaned, maxsplit=1)[0]
+    cleaned = cleaned.rpartition("@")[2].lower().rstrip(".")
     if not cleaned:
-        raise ConfigError("--host: give a host name such as www.example.com")
+        raise ConfigError(f"--host '{host}': give a host name such as www.example.com")
     return cleaned
 
 

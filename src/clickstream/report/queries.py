@@ -31,6 +31,11 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def host_condition(host: str) -> str:
+    """Page views of ``host``, written with or without the root's trailing dot (one DNS name)."""
+    return f"url_host IN ({literal(host)}, {literal(host + '.')})"
+
+
 def _day(value: object) -> str:
     return f"DATE '{value}'"
 
@@ -51,7 +56,7 @@ class Scope:
             f"make_date(year, month, 1) BETWEEN {_day(start.replace(day=1))} AND {_day(end)}",
         ]
         if self.host is not None:
-            conditions.append(f"url_host = {literal(self.host)}")
+            conditions.append(host_condition(self.host))
         return " AND ".join(conditions)
 
     def with_clause(self) -> str:
@@ -216,7 +221,7 @@ BREAKDOWNS: dict[str, tuple[str, str]] = {
 
 def bounds_sql(host: str | None) -> str:
     """The lake's first and last day with page views, its newest event and its size."""
-    where = f" WHERE url_host = {literal(host)}" if host is not None else ""
+    where = f" WHERE {host_condition(host)}" if host is not None else ""
     return (
         "SELECT min(event_date) AS first_day, max(event_date) AS last_day, "
         f"max(event_time) AS newest_event, count(*) AS pageviews FROM clickstream{where}"
