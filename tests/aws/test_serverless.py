@@ -84,9 +84,36 @@ def test_serverless_deploy_status_redeploy_teardown(project, aws) -> None:
     logs = detail["configurationOverrides"]["monitoringConfiguration"]
     assert logs["s3MonitoringConfiguration"]["logUri"] == f"s3://{code}/emr-logs/serverless/"
 
+    # The schedule: daily by default, starting exactly this job run, with its own narrow role.
+    sched = boto3.client("scheduler").get_schedule(Name=f"{name}-etl")
+    assert sched["ScheduleExpression"] == "rate(1 day)" and sched["State"] == "ENABLED"
+    target = sched["Target"]
+    assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:emrserverless:startJobRun"
+    request = json.loads(target["Input"])
+    assert request["applicationId"] == summary["id"]
+    assert request["executionRoleArn"] == role["Arn"]
+    assert request["jobDriver"] == detail["jobDriver"]
+    assert target["RoleArn"].endswith(f":role/{name}-scheduler")
+    srole = iam.get_role(RoleName=f"{name}-scheduler")["Role"]
+    strust = srole["AssumeRolePolicyDocument"]
+    strust = json.loads(strust) if isinstance(strust, str) else strust
+    assert [st["Principal"] for st in strust["Statement"]] == [
+        {"Service": "scheduler.amazonaws.com"}
+    ]
+    sdoc = iam.get_role_policy(RoleName=f"{name}-scheduler", PolicyName="start-job-run")
+    sdoc = sdoc["PolicyDocument"]
+    sdoc = json.loads(sdoc) if isinstance(sdoc, str) else sdoc
+    grants = {a: st["Resource"] for st in sdoc["Statement"] for a in st["Action"]}
+    assert set(grants) == {"emr-serverless:StartJobRun", "iam:PassRole"}
+    assert grants["emr-serverless:StartJobRun"] == [summary["arn"]]
+    assert grants["iam:PassRole"] == [role["Arn"]]
+    assert len(iam.list_role_policies(RoleName=f"{name}-scheduler")["PolicyNames"]) == 1
+    assert iam.list_attached_role_policies(RoleName=f"{name}-scheduler")["AttachedPolicies"] == []
+
     status = cli("status", cwd=cwd)
     assert status.returncode == 0, status.stderr
     assert summary["id"] in status.stdout and run["id"] in status.stdout
+    assert f"schedule {name}-etl: rate(1 day) (ENABLED)" in status.stdout
 
     before = (state(aws, name), [a["id"] for a in _apps(name)])
     again = cli("deploy", cwd=cwd)
@@ -97,6 +124,22 @@ def test_serverless_deploy_status_redeploy_teardown(project, aws) -> None:
     down = cli("teardown", cwd=cwd)
     assert down.returncode == 0, down.stderr
     assert [a["state"] for a in _apps(name)] == ["TERMINATED"]
+    assert boto3.client("scheduler").list_schedules(NamePrefix=name)["Schedules"] == []
     after = state(aws, name)
     assert after["roles"] == [] and after["buckets"] == sorted([raw, lake])
     no_secrets(up, status, again, down)
+
+
+def test_schedule_none_runs_once_and_removes_a_schedule(project, aws) -> None:
+    import boto3
+
+    name, _, cwd = project
+    assert cli("deploy", "--schedule", "rate(6 hours)", cwd=cwd).returncode == 0
+    scheduler = boto3.client("scheduler")
+    assert scheduler.get_schedule(Name=f"{name}-etl")["ScheduleExpression"] == "rate(6 hours)"
+    once = cli("deploy", "--schedule", "none", cwd=cwd)
+    assert once.returncode == 0, once.stderr
+    assert scheduler.list_schedules(NamePrefix=name)["Schedules"] == []
+    status = cli("status", cwd=cwd)
+    assert "schedule: none" in status.stdout
+    assert cli("teardown", cwd=cwd).returncode == 0

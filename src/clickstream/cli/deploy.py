@@ -60,6 +60,9 @@ def register(app: typer.Typer) -> None:
             help="EMR subnet (tagged for EMR managed policies).",
         ),
         runtime: str = typer.Option(None, "--runtime", help="emr-serverless (default) or emr-ec2."),
+        schedule: str = typer.Option(
+            None, "--schedule", help='Scheduler expression (default "rate(1 day)"); "none".'
+        ),
         dry_run: bool = DRY_RUN,
         config: Path = CONFIG,
     ) -> None:
@@ -76,6 +79,7 @@ def register(app: typer.Typer) -> None:
             core_instance_count=core_instance_count,
             subnet_id=subnet_id,
             runtime=runtime,
+            schedule=schedule,
         )
         run_id = run_deploy(ex, settings)
         _print_outcomes(ex)
@@ -92,6 +96,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show the application and its last runs (or the cluster and its steps), and logs."""
         from clickstream.deploy.emr import cluster_status
+        from clickstream.deploy.schedule import schedule_status
         from clickstream.deploy.serverless import application_status
 
         ex, settings = _executor(config, False, region=region, project=project)
@@ -102,6 +107,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(1)
             out_console.print(f"application {app['id']}: {app['state']} ({app['release']})")
             out_console.print(f"logs: {app['logs']}")
+            out_console.print(schedule_status(ex, settings))
             for run in app["runs"]:
                 out_console.print(
                     f"  run {run['id']}: {run['state']}  {run['created']} {run['reason']}".rstrip()

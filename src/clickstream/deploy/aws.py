@@ -18,6 +18,7 @@ from clickstream.deploy.glue import ensure_glue
 from clickstream.deploy.iam import ensure_iam
 from clickstream.deploy.jobs import upload_job
 from clickstream.deploy.kinesis import ensure_stream
+from clickstream.deploy.schedule import ensure_schedule
 from clickstream.deploy.serverless import ensure_run
 from clickstream.errors import ConfigError
 
@@ -50,6 +51,7 @@ STEPS: list[Callable[[Executor, DeploySettings, Context], None]] = [
     lambda ex, s, ctx: ensure_glue(ex, s),
     lambda ex, s, ctx: ensure_stream(ex, s),
     _run,
+    lambda ex, s, ctx: ensure_schedule(ex, s, ctx.get("start")),
 ]
 
 

@@ -38,6 +38,8 @@ class DeploySettings:
     """s3:// URI of the raw CSV the ETL ingests."""
     runtime: str = RUNTIMES[0]
     """emr-serverless (default: no cluster, billed per run) or emr-ec2 (a cluster per run)."""
+    schedule: str = "rate(1 day)"
+    """EventBridge Scheduler expression for incremental runs (rate/cron/at); "none" runs once."""
     serverless_max_cpu: str = "16 vCPU"
     """EMR Serverless application ceiling (cost bound)."""
     serverless_max_memory: str = "64 GB"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from clickstream.deploy.actions import Executor
+from clickstream.deploy.actions import Executor, Outcome
 from clickstream.deploy.config import DeploySettings, names, tags
 from clickstream.errors import DeployError
 
@@ -122,9 +122,7 @@ def ensure_run(
         return app_id, params
     run = ex.change(SERVICE, "start_job_run", **params)
     run_id = run["jobRunId"] if run else "(new)"
-    ex.outcomes.append(
-        type(ex.outcomes[0])(f"emr-serverless job run {run_id}", "started", logs_uri(s))
-    )
+    ex.outcomes.append(Outcome(f"emr-serverless job run {run_id}", "started", logs_uri(s)))
     return app_id, params
 
 

@@ -15,6 +15,7 @@ from clickstream.deploy.buckets import MISSING_BUCKET, created_by_deploy
 from clickstream.deploy.config import RUNTIMES, DeploySettings, names
 from clickstream.deploy.emr import active_clusters
 from clickstream.deploy.kinesis import remove_stream
+from clickstream.deploy.schedule import remove_schedule
 from clickstream.deploy.serverless import remove_application
 from clickstream.errors import DeployError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
@@ -129,6 +130,7 @@ def teardown(ex: Executor, s: DeploySettings, delete_data: bool) -> None:
     """Both runtimes' resources go, whichever ``runtime`` is set now (it may have changed)."""
     ec2 = replace(s, runtime="emr-ec2")
     n = names(ec2)
+    remove_schedule(ex, s)  # first: no new run may start while the rest goes
     _terminate_clusters(ex, s)
     remove_application(ex, s)
     _remove_glue(ex, s)
