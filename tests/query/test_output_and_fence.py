@@ -121,3 +121,37 @@ def test_explain_runs_our_text_not_the_users(con) -> None:
     c, functions = con
     (statement,) = fence.check(c, "EXPLAIN SELECT 42", functions)
     assert statement.sql == "EXPLAIN SELECT 42"
+
+
+# DuckDB's tokenizer reports byte positions: text before a call that is wider in UTF-8 than in
+# characters (accents, emoji, U+2028) once shifted every slice and hid the call from the fence.
+_WIDE = ["'é' AS x, ", "'😀😀😀' AS x, ", "'\u2028' AS x, ", "/* ééé */ ", "'" + "ß" * 300 + "' x, "]
+_HIDDEN = [
+    "* FROM query('SELECT 42')",
+    "* FROM duckdb_logs()",
+    "* FROM enable_logging(level:='debug', storage:='file', storage_path:='x')",
+    "write_log('x')",
+    "* FROM query_table('t')",
+]
+
+
+@pytest.mark.parametrize("prefix", _WIDE)
+@pytest.mark.parametrize("call", _HIDDEN)
+def test_fence_is_not_fooled_by_multibyte_text(con, prefix: str, call: str) -> None:
+    c, functions = con
+    for sql in (f"SELECT {prefix}{call}", f"EXPLAIN SELECT {prefix}{call}"):
+        with pytest.raises(QueryError, match="refused"):
+            fence.check(c, sql, functions)
+
+
+def test_fence_keeps_multibyte_reads_intact(con) -> None:
+    c, functions = con
+    (statement,) = fence.check(c, "EXPLAIN SELECT 'é😀' AS x", functions)
+    assert statement.sql == "EXPLAIN SELECT 'é😀' AS x"
+
+
+@pytest.mark.parametrize("sql", ["SELECT '\udcff'", "SELECT 1 -- \x00"])
+def test_fence_refuses_undecodable_or_nul_text(con, sql: str) -> None:
+    c, functions = con
+    with pytest.raises(QueryError):
+        fence.check(c, sql, functions)

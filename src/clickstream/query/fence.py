@@ -59,12 +59,30 @@ class Statement:
     kind: str
 
 
+def _spans(duckdb: Any, sql: str) -> list[tuple[int, int, Any]]:
+    """(start, end, kind) of every token, in characters of ``sql``.
+
+    DuckDB reports token positions in UTF-8 bytes; slicing the str with them would shift every
+    token after a non-ASCII character (and hide a call from the fence).
+    """
+    data = sql.encode("utf-8")
+    raw = duckdb.tokenize(sql)
+    spans = []
+    char = 0
+    previous = 0
+    for i, (start, kind) in enumerate(raw):
+        char += len(data[previous:start].decode("utf-8"))
+        previous = start
+        end_byte = raw[i + 1][0] if i + 1 < len(raw) else len(data)
+        end = char + len(data[start:end_byte].decode("utf-8"))
+        spans.append((char, end, kind))
+    return spans
+
+
 def _tokens(duckdb: Any, sql: str) -> list[tuple[str, str]]:
     """(text, kind) of every token; comments are skipped by DuckDB's tokenizer."""
-    raw = duckdb.tokenize(sql)
     out = []
-    for i, (start, kind) in enumerate(raw):
-        end = raw[i + 1][0] if i + 1 < len(raw) else len(sql)
+    for start, end, kind in _spans(duckdb, sql):
         text = sql[start:end].strip()
         if kind.name in ("identifier", "keyword"):
             # The slice runs to the next token, so it may end in a comment: keep the name only.
@@ -111,7 +129,7 @@ def _explain_body(duckdb: Any, con: Any, sql: str) -> str:
 
 
 def _body(duckdb: Any, sql: str) -> str:
-    second = duckdb.tokenize(sql)[1][0]
+    second = _spans(duckdb, sql)[1][0]
     return sql[second:]
 
 
@@ -153,6 +171,12 @@ def check(con: Any, sql: str, table_functions: frozenset[str]) -> list[Statement
 
     if not sql.strip():
         raise QueryError("empty query: give a SELECT statement")
+    if "\x00" in sql:
+        raise QueryError("refused: the query holds a NUL character")
+    try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError("the query is not valid UTF-8") from None
     _check_first_words(duckdb, sql)
     try:
         parsed = con.extract_statements(sql)
