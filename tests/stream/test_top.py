@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -43,3 +44,20 @@ def test_values_from_the_data_are_never_markup():
     console.print(render(snap))
     text = console.export_text()
     assert "/[red]boom[/red]" in text and "/[link=http://x]y" in text and "[bold]google" in text
+
+
+def test_control_characters_from_the_data_are_shown_escaped():
+    evil = "\x1b]0;PWNED\x07\x1b[2J\x9b31m\x7f\u202eabc\u2066"
+    snap = Snapshot(
+        f"g{evil}",
+        watermark=datetime(2024, 3, 1),
+        top_pages=[(f"/p{evil}", 3)],
+        top_sources=[(f"src{evil} / med\x00", 1)],
+    )
+    console = Console(file=io.StringIO(), record=True, width=200)
+    console.print(render(snap))
+    text = console.export_text()
+    bad = {"\x1b", "\x07", "\x9b", "\x7f", "\x00", "\u202e", "\u2066"}
+    assert not bad & set(text)
+    assert "/p\\x1b]0;PWNED\\x07\\x1b[2J\\x9b31m\\x7f\\u202eabc\\u2066" in text
+    assert "src\\x1b]0;PWNED" in text and "med\\x00" in text and "g\\x1b]0;PWNED" in text

@@ -90,8 +90,13 @@ def render(snap: Snapshot) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    from clickstream.query.output import printable
+
+    # Data (group, pages, sources) may hold terminal controls: shown escaped, never obeyed.
     head = Table(
-        show_header=False, box=None, title=Text(f"clickstream stream · group {snap.group}")
+        show_header=False,
+        box=None,
+        title=Text(f"clickstream stream · group {printable(snap.group)}"),
     )
     head.add_column(style="bold")
     head.add_column(justify="right")
@@ -123,7 +128,7 @@ def render(snap: Snapshot) -> Any:
         table.add_column(Text(label))
         table.add_column(Text("page views"), justify="right")
         for key, n in data:
-            table.add_row(Text(str(key)), Text(f"{n:,}"))
+            table.add_row(Text(printable(str(key))), Text(f"{n:,}"))
         tables.append(table)
     return Group(*tables)
 
