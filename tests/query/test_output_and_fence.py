@@ -125,7 +125,13 @@ def test_explain_runs_our_text_not_the_users(con) -> None:
 
 # DuckDB's tokenizer reports byte positions: text before a call that is wider in UTF-8 than in
 # characters (accents, emoji, U+2028) once shifted every slice and hid the call from the fence.
-_WIDE = ["'é' AS x, ", "'😀😀😀' AS x, ", "'\u2028' AS x, ", "/* ééé */ ", "'" + "ß" * 300 + "' x, "]
+_WIDE = [
+    "'é' AS x, ",
+    "'😀😀😀' AS x, ",
+    "'\u2028' AS x, ",
+    "/* ééé */ ",
+    "'" + "ß" * 300 + "' x, ",
+]
 _HIDDEN = [
     "* FROM query('SELECT 42')",
     "* FROM duckdb_logs()",
