@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import redis
 
@@ -98,6 +99,14 @@ BAD = {
     "bad_event_time": json.dumps(
         {"v": 1, "event_id": "e2", "anonymous_user_id": "u", "event_time": "2024-03-01 00:00:00"}
     ).encode(),
+    "event_time_out_of_range": json.dumps(
+        {
+            "v": 1,
+            "event_id": "e4",
+            "anonymous_user_id": "u",
+            "event_time": "2100-01-01T00:00:00.000000Z",
+        }
+    ).encode(),
 }
 
 
@@ -134,3 +143,33 @@ def test_a_window_of_another_size_needs_another_group(make_lake, broker_dir: Pat
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "must divide 30 minutes" in result.stderr
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00.000000Z"])
+def test_an_event_time_outside_the_lake_bounds_never_moves_the_watermark(
+    make_lake, broker_dir: Path, when: str
+):
+    from datetime import timedelta
+
+    lake = make_lake(600, seed=26)
+    publish(str(lake))
+    lake_max = duckdb.sql(
+        f"SELECT max(event_time) FROM read_parquet('{lake}/clickstream/**/*.parquet')"
+    ).fetchone()[0]
+    client = redis.Redis(unix_socket_path=str(broker.socket_path(broker_dir)))
+    far = json.dumps({"v": 1, "event_id": "far", "anonymous_user_id": "u", "event_time": when})
+    client.xadd("clickstream", {"e": far.encode()})
+    # Valid events after it, newer than the lake: never late, however far the bad time is.
+    after = lake_max.replace(second=0, microsecond=0) + timedelta(minutes=2)
+    for i in range(5):
+        ok = {"v": 1, "event_id": f"ok{i}", "anonymous_user_id": "v",
+              "event_time": after.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}  # fmt: skip
+        client.xadd("clickstream", {"e": json.dumps(ok).encode()})
+    report = run_consumer(options(lake, "c1", batch_size=1000))
+    assert report.dead_letters == 1 and report.late_events == 0
+    con = connect(str(lake))
+    dead = con.execute("SELECT reason, payload FROM stream_dead_letters").fetchall()
+    assert dead == [("event_time_out_of_range", far)]
+    newest = con.execute("SELECT max(max_event_time) FROM stream_batches").fetchone()[0]
+    assert newest == after
+    assert stream_windows(lake) == [*lake_windows(lake), (after, 5, 1)]

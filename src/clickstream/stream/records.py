@@ -7,9 +7,10 @@ exactly one reason (REASONS, checked in this order). docs/stream.md documents th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from clickstream.contract.schema import OUTPUT_COLUMNS
+from clickstream.contract.schema import MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS, OUTPUT_COLUMNS
 
 if TYPE_CHECKING:
     import duckdb
@@ -31,6 +32,10 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("missing_event_id", "'event_id' is missing, empty or not a string"),
     ("missing_anonymous_user_id", "'anonymous_user_id' is missing, empty or not a string"),
     ("bad_event_time", "'event_time' is not a UTC timestamp like 2024-01-31T23:59:59.000001Z"),
+    (
+        "event_time_out_of_range",
+        "'event_time' is outside the lake's bounds [2000-01-01, 2100-01-01) UTC",
+    ),
 )
 
 #: Fields the statistics read back (all are sent; a plain consumer may use any lake column).
@@ -77,10 +82,19 @@ def _reason_sql() -> str:
         "missing_event_id": _string_missing("event_id"),
         "missing_anonymous_user_id": _string_missing("anonymous_user_id"),
         "bad_event_time": "event_time IS NULL",
+        # The lake's contract bounds: a year-9999 record would otherwise poison the watermark.
+        "event_time_out_of_range": (
+            f"event_time < TIMESTAMP '{_bound(MIN_EPOCH_SECONDS)}' "
+            f"OR event_time >= TIMESTAMP '{_bound(MAX_EPOCH_SECONDS)}'"
+        ),
     }
     assert list(checks) == [r for r, _ in REASONS]
     whens = " ".join(f"WHEN {cond} THEN '{reason}'" for reason, cond in checks.items())
     return f"CASE {whens} END"
+
+
+def _bound(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _string_missing(name: str) -> str:
