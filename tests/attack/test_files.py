@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -115,3 +116,42 @@ def test_symlinks_in_the_stream_folder_lead_nowhere(sandbox: Sandbox) -> None:
     proc = sandbox.sql("SELECT count(*) AS n FROM stream_facts", "-f", "csv")
     assert proc.returncode == 0 and proc.stdout == "n\n0\n", proc.stderr
     one_line_error(sandbox.sql(f"SELECT count(*) FROM read_parquet('{group}/batch.parquet')"))
+
+
+STRAY_NAMES = [
+    "\x1b]0;PWN\x07.parquet",
+    "a=b.parquet",
+    "x'], union_by_name=true) UNION ALL SELECT * FROM read_text(['\\x.parquet",
+    "stray.parquet",
+]
+
+
+def test_stray_files_in_the_lake_are_not_read(sandbox: Sandbox) -> None:
+    """Only files named as a writer names them are read: a planted copy neither adds rows nor
+    breaks the reader, in `sql` and in the catalog file."""
+
+    def counts() -> tuple[str, str]:
+        kept = sandbox.sql("SELECT count(*) AS n FROM clickstream", "-f", "csv")
+        rejected = sandbox.sql("SELECT count(*) AS n FROM clickstream_rejected", "-f", "csv")
+        assert kept.returncode == 0 and rejected.returncode == 0, kept.stderr + rejected.stderr
+        return kept.stdout, rejected.stdout
+
+    before = counts()
+    month = next((sandbox.lake / "clickstream").glob("year=*/month=*"))
+    original = next(month.glob("*.parquet"))
+    for name in STRAY_NAMES:
+        shutil.copyfile(original, month / name)
+    shutil.copyfile(original, sandbox.lake / "clickstream_rejected" / "stray.parquet")
+    sandbox.expected = sandbox.state()  # type: ignore[attr-defined]
+    assert counts() == before
+    out = sandbox.tmp / "c.duckdb"
+    made = sandbox.run("catalog", "--out", str(out), "-l", str(sandbox.lake))
+    assert made.returncode == 0, made.stderr
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        kept = con.sql("SELECT count(*) FROM clickstream").fetchone()
+        rejected = con.sql("SELECT count(*) FROM clickstream_rejected").fetchone()
+        assert (f"n\n{kept[0]}\n", f"n\n{rejected[0]}\n") == before  # type: ignore[index]
+    finally:
+        con.close()
+    out.unlink()

@@ -18,6 +18,21 @@ from clickstream.lake.store import open_store
 from clickstream.query.session import check_readable, define_views
 from clickstream.stream.tables import STREAM_FACTS, stream_fact_files, stream_facts_glob
 
+#: A run id (``20240101T000000Z-abcdef``) as a glob.
+_RUN_GLOB = "????????T??????Z-??????"
+
+
+def _table_glob(root: str, table_uri: str) -> str:
+    # Locally, the names writers give their files (a run id), so a stray file dropped into the
+    # lake later is not read by the catalog's views. On S3 a '?' would read as a URL query.
+    if s3.is_s3(root):
+        return s3.join(table_uri, "**", "*.parquet")
+    return s3.join(table_uri, "year=*", "month=*", f"{_RUN_GLOB}_*.parquet")
+
+
+def _rejected_glob(root: str, rejected_uri: str) -> str:
+    return s3.join(rejected_uri, "*.parquet" if s3.is_s3(root) else f"{_RUN_GLOB}*.parquet")
+
 
 def _target(out: str) -> Path:
     path = Path(out).expanduser()
@@ -46,8 +61,10 @@ def write_catalog(out: str | os.PathLike[str], lake: str | os.PathLike[str]) -> 
     check_readable(store, location)
     target = _target(os.fspath(out))
     tables: dict[str, str | list[str]] = {
-        TABLE: s3.join(store.table_uri, "**", "*.parquet") if store.table_files() else [],
-        REJECTED_TABLE: s3.join(store.rejected_uri, "*.parquet") if store.rejected_files() else [],
+        TABLE: _table_glob(store.root, store.table_uri) if store.table_files() else [],
+        REJECTED_TABLE: _rejected_glob(store.root, store.rejected_uri)
+        if store.rejected_files()
+        else [],
         STREAM_FACTS: stream_facts_glob(store.root) if stream_fact_files(store) else [],
     }
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

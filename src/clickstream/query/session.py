@@ -19,6 +19,7 @@ one that was interrupted) is refused in one line; the next writer finishes or un
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import weakref
@@ -27,7 +28,7 @@ from typing import Any
 
 from clickstream import s3
 from clickstream.errors import LakeError, QueryError
-from clickstream.lake.layout import REJECTED_TABLE, TABLE
+from clickstream.lake.layout import REJECTED_TABLE, RUN_ID_PATTERN, TABLE
 from clickstream.lake.store import LakeStore, open_store
 from clickstream.query import fence
 from clickstream.query.ddl import duckdb_statements
@@ -48,6 +49,14 @@ CONNECT_CONFIG = {
 BATCH_ROWS = 10_000
 
 
+_WRITER_NAMES = {
+    TABLE: re.compile(
+        rf"{TABLE}/year=[0-9]{{1,4}}/month=[0-9]{{1,2}}/{RUN_ID_PATTERN.pattern}_[0-9]+\.parquet"
+    ),
+    REJECTED_TABLE: re.compile(rf"{REJECTED_TABLE}/{RUN_ID_PATTERN.pattern}(_[0-9]+)?\.parquet"),
+}
+
+
 def base_tables(store: LakeStore) -> dict[str, str | list[str]]:
     """The base tables over the lake's committed data files (an explicit list of each).
 
@@ -62,10 +71,16 @@ def base_tables(store: LakeStore) -> dict[str, str | list[str]]:
     if s3.is_s3(store.root):
         return dict(tables)
     root = os.path.realpath(store.root) + os.sep
-    return {
-        name: [f for f in files if not os.path.islink(f) and os.path.realpath(f).startswith(root)]
-        for name, files in tables.items()
-    }
+
+    def kept(name: str, path: str) -> bool:
+        if os.path.islink(path) or not os.path.realpath(path).startswith(root):
+            return False
+        # Only files named as a writer names them: a stray or hostile file dropped into the
+        # lake (another name, quotes, control characters, '=') is neither read nor allowed.
+        pattern = _WRITER_NAMES.get(name)
+        return pattern is None or bool(pattern.fullmatch(os.path.relpath(path, store.root)))
+
+    return {name: [f for f in files if kept(name, f)] for name, files in tables.items()}
 
 
 def define_views(con: Any, tables: dict[str, str | list[str]]) -> None:
