@@ -9,9 +9,6 @@ the code comes only from the zip.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,7 +18,7 @@ from clickstream.generate import generate
 from clickstream.pipeline import EtlOptions, run_etl
 from tests.aws.conftest import aws, moto_endpoint  # noqa: F401  (fixtures)
 from tests.conftest import lake_rows
-from tests.engines.test_spark_deploy import bare_python
+from tests.engines.test_spark_deploy import bare_python, spark_submit_job
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
 
@@ -49,48 +46,18 @@ def download(client, bucket: str, prefix: str, to: Path) -> None:
 
 
 def test_packaged_job_writes_an_s3_lake_like_duckdb(tmp_path: Path, aws) -> None:  # noqa: F811
-    import pyspark
-
     aws.create_bucket(Bucket="emr-lake")
     archive, launcher = build_spark_artifact(tmp_path / "dist")
     src = generate(tmp_path / "in" / "raw.csv.gz", 2_000, seed=5, bad_fraction=0.05)
-    spark_home = Path(pyspark.__file__).parent
     python = bare_python()
     env = {
-        **os.environ,
-        "SPARK_HOME": str(spark_home),
         "PYSPARK_PYTHON": python,
         "PYSPARK_DRIVER_PYTHON": python,
         "PYTHONPATH": boto_only_path(tmp_path),
     }
     run_dir = tmp_path / "driver-cwd"
     run_dir.mkdir()
-    proc = subprocess.run(
-        [
-            str(spark_home / "bin" / "spark-submit"),
-            "--master",
-            "local[2]",
-            "--conf",
-            "spark.driver.bindAddress=127.0.0.1",
-            "--conf",
-            "spark.driver.host=127.0.0.1",
-            "--py-files",
-            str(archive),
-            str(launcher),
-            "--input",
-            str(src),
-            "--lake",
-            "s3://emr-lake/prod",
-        ],
-        env=env,
-        cwd=run_dir,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"')]
-    report = json.loads(line)
+    report = spark_submit_job(archive, launcher, src, "s3://emr-lake/prod", env, cwd=run_dir)
     assert report["lake"] == "s3://emr-lake/prod" and report["rows_read"] == 2_000
     # Nothing landed on the driver's disk (the old bug wrote ./s3:/emr-lake/prod there).
     assert not (run_dir / "s3:").exists() and not any(run_dir.rglob("*.parquet"))

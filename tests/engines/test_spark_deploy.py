@@ -30,20 +30,18 @@ def bare_python() -> str:
     return str(candidate)
 
 
-@pytest.mark.slow
-def test_spark_submit_runs_the_packaged_artifact(tmp_path: Path) -> None:
+def spark_submit_job(
+    archive: Path,
+    launcher: Path,
+    src: Path,
+    lake: str,
+    env: dict[str, str],
+    cwd: Path | None = None,
+) -> dict[str, object]:
+    """Run the packaged job as EMR does (spark-submit, local[2]); return its run report."""
     import pyspark
 
-    archive, launcher = build_spark_artifact(tmp_path / "dist")
-    src = generate(tmp_path / "in" / "raw.csv", 3_000, seed=9, bad_fraction=0.05)
     spark_home = Path(pyspark.__file__).parent
-    env = {
-        **os.environ,
-        "SPARK_HOME": str(spark_home),
-        "PYSPARK_PYTHON": bare_python(),
-        "PYSPARK_DRIVER_PYTHON": bare_python(),
-        "PYTHONPATH": "",
-    }
     proc = subprocess.run(
         [
             str(spark_home / "bin" / "spark-submit"),
@@ -59,16 +57,27 @@ def test_spark_submit_runs_the_packaged_artifact(tmp_path: Path) -> None:
             "--input",
             str(src),
             "--lake",
-            str(tmp_path / "lake"),
+            lake,
         ],
-        env=env,
+        env={**os.environ, "SPARK_HOME": str(spark_home), **env},
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"')]
-    report = json.loads(line)
+    report: dict[str, object] = json.loads(line)
+    return report
+
+
+@pytest.mark.slow
+def test_spark_submit_runs_the_packaged_artifact(tmp_path: Path) -> None:
+    archive, launcher = build_spark_artifact(tmp_path / "dist")
+    src = generate(tmp_path / "in" / "raw.csv", 3_000, seed=9, bad_fraction=0.05)
+    python = bare_python()
+    env = {"PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python, "PYTHONPATH": ""}
+    report = spark_submit_job(archive, launcher, src, str(tmp_path / "lake"), env)
     assert report["engine"] == "spark" and report["rows_read"] == 3_000
     reference = tmp_path / "duck"
     run_etl(EtlOptions(input=str(src), lake=reference))
