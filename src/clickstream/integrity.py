@@ -72,28 +72,44 @@ class Census:
 
 
 def _gunzip(path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Decompress every gzip member; raise unless the stream ends exactly at a member's end."""
+    """Decompress every gzip member; raise unless the stream ends exactly at a member's end.
+
+    Every turn of the inner loop either shortens ``data`` or yields output, so it ends. After a
+    member ends, ``unused_data`` alone holds what follows it: CPython 3.11 leaves the same bytes
+    in ``unconsumed_tail`` too, and feeding both duplicated (and, past 1 MiB, looped) output.
+    """
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    after_member = False  # the current inflater started right after a complete member
     try:
         for chunk in chunks:
-            while chunk:
-                # Bounded output per call, so a gzip bomb never sits in memory at once.
-                out = inflater.decompress(chunk, CHUNK_BYTES)
-                chunk = inflater.unconsumed_tail
-                if out:
-                    yield out
+            data = chunk
+            while data:
                 if inflater.eof:
-                    rest = inflater.unused_data + chunk
-                    if rest.startswith(_GZIP_MAGIC):
-                        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                        chunk = rest
-                    elif rest.strip(b"\0"):
-                        raise InputError(f"{path}: data after the end of the gzip stream")
-                    else:
-                        chunk = b""
-        tail = inflater.flush()
-        if tail:
-            yield tail
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    after_member = True
+                try:
+                    # Bounded output per call, so a gzip bomb never sits in memory at once.
+                    out = inflater.decompress(data, CHUNK_BYTES)
+                except zlib.error as err:
+                    if after_member:
+                        raise InputError(
+                            f"{path}: data after the end of the gzip stream (not another gzip "
+                            "member); nothing was written"
+                        ) from err
+                    raise
+                rest = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                if not out and len(rest) >= len(data):
+                    raise InputError(f"{path}: gzip data makes no progress; nothing was written")
+                data = rest
+                if out:
+                    after_member = False
+                    yield out
+        # Input is used up, but output held back by the bound may still be pending.
+        while not inflater.eof:
+            out = inflater.decompress(b"", CHUNK_BYTES)
+            if not out:
+                break
+            yield out
     except zlib.error as err:
         raise InputError(f"{path}: corrupt gzip data ({err}); nothing was written") from err
     if not inflater.eof:

@@ -143,3 +143,40 @@ def test_whitespace_only_and_blank_lines_reconcile(tmp_path: Path) -> None:
     report = run_etl(EtlOptions(input=str(src), lake=str(tmp_path / "lake")))
     assert report.rows_read == 3 and report.rows_written == 2
     assert report.rejected_by_reason == {"malformed_csv": 1}
+
+
+def _members(sizes: list[int]) -> tuple[bytes, bytes]:
+    """A multi-member gzip (as `cat a.gz b.gz` makes) whose members hold ``sizes`` lines."""
+    plain, packed, start = b"", b"", 0
+    for n in sizes:
+        body = "".join(f"{line(i)},{'x' * 40}\n" for i in range(start, start + n)).encode()
+        plain, packed, start = plain + body, packed + gzip.compress(body), start + n
+    return plain, packed
+
+
+@pytest.mark.parametrize(
+    "sizes", [[1, 1], [20_000, 10], [20_000, 20_000, 3], [5, 60_000], [10_000, 0, 10_000]]
+)
+@pytest.mark.parametrize("chunk", [7, 64 * 1024, 1024 * 1024])
+def test_multi_member_gzip_census_is_exact_and_ends(sizes: list[int], chunk: int) -> None:
+    # The first member of [20_000, ...] inflates to more than 1 MiB: this used to loop forever.
+    plain, packed = _members(sizes)
+    pieces = [packed[i : i + chunk] for i in range(0, len(packed), chunk)]
+    c = census("m.csv.gz", pieces)
+    assert (c.bytes, c.lines) == (len(plain), plain.count(b"\n"))
+
+
+def test_multi_member_gzip_over_1_mib_is_read_whole_on_the_cli(tmp_path: Path) -> None:
+    rows = [line(i) for i in range(40_000)]
+    first = gzip.compress(("\n".join([HEADER, *rows[:20_000]]) + "\n").encode())
+    assert len(gzip.decompress(first)) > 1024 * 1024
+    src = tmp_path / "cc.csv.gz"
+    src.write_bytes(first + gzip.compress(("\n".join(rows[20_000:]) + "\n").encode()))
+    proc = subprocess.run(
+        [sys.executable, "-m", "clickstream", "etl", "-i", str(src), "-l", str(tmp_path / "lk")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(lake_rows(tmp_path / "lk")) == 40_000
