@@ -163,3 +163,27 @@ def test_no_lake_is_one_line(tmp_path: Path, command: str):
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "no lake at" in result.stderr
     assert not (tmp_path / "nope").exists()  # nothing was created
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [
+        ("stats", "--idle-exit", "nan"),
+        ("stats", "--idle-exit", "-1"),
+        ("stats", "--idle-exit", "inf"),
+        ("publish", "--poll", "nan"),
+        ("publish", "--poll", "-2"),
+        ("publish", "--poll", "0"),
+        ("top", "--duration", "nan"),
+        ("top", "--duration", "-1"),
+    ],
+)
+def test_non_finite_or_negative_seconds_are_refused_in_one_line(
+    tmp_path: Path, command: str, option: str, value: str
+):
+    cmd = [sys.executable, "-m", "clickstream", "stream", command, "--lake", str(tmp_path / "nope"),
+           option, value]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and option in result.stderr
+    assert "Traceback" not in result.stderr

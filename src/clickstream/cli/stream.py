@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 from collections.abc import Iterator
@@ -33,6 +34,15 @@ def parse_duration(text: str, option: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
+def check_seconds(value: float | None, option: str, allow_zero: bool = True) -> None:
+    """Refuse NaN, infinities and negatives (NaN would compare False and never expire)."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{option} {value}: expected a finite number of seconds {bound}")
+
+
 @contextmanager
 def _graceful(stop: Any) -> Iterator[None]:
     """SIGINT/SIGTERM ask the loop to finish its current step and return (nothing lost)."""
@@ -61,6 +71,7 @@ def publish(
     ),
 ) -> None:
     """Publish every lake event not yet published, run by run, in event-time order."""
+    check_seconds(poll, "--poll", allow_zero=False)
     from clickstream.stream.publisher import publish as run_publish
 
     stopping = {"now": False}
@@ -105,6 +116,7 @@ def stats(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-batch lines."),
 ) -> None:
     """Consume in a consumer group; commit statistics into the lake, then acknowledge."""
+    check_seconds(idle_exit, "--idle-exit")
     from clickstream.stream.consumer import Consumer, ConsumerOptions
 
     window_s = parse_duration(window, "--window")
@@ -158,6 +170,7 @@ def top(
     duration: float = typer.Option(None, "--duration", help="Stop after this many seconds."),
 ) -> None:
     """Live view: events/s, consumer lag, active visitors, page views per minute, top pages."""
+    check_seconds(duration, "--duration")
     from clickstream.stream.live import run_top
     from clickstream.stream.transports import open_transport
 
