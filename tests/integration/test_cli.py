@@ -209,8 +209,9 @@ def test_an_unexpected_failure_is_still_one_line(tmp_path: Path) -> None:
     # A lake file that is not Parquet: whatever layer meets it, the user gets one line.
     part = tmp_path / "lake" / "clickstream" / "year=2024" / "month=1"
     part.mkdir(parents=True)
-    (part / "x.parquet").write_bytes(b"not parquet")
+    # Named as a writer names its files (others are not read at all).
+    (part / "20240101T000000Z-abcdef_0.parquet").write_bytes(b"not parquet")
     proc = cli("sql", "SELECT count(*) FROM clickstream", "--lake", str(tmp_path / "lake"))
-    assert_one_line_error(proc, "x.parquet")
+    assert_one_line_error(proc, "20240101T000000Z-abcdef_0.parquet")
     debug = cli("--debug", "sql", "SELECT 1 FROM clickstream", "--lake", str(tmp_path / "lake"))
     assert debug.returncode != 0 and "Traceback" in debug.stderr
