@@ -11,7 +11,6 @@ crash of the server too.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import logging
@@ -20,7 +19,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from clickstream.errors import BrokerUnavailableError, StreamError
@@ -79,23 +77,18 @@ def _answers(sock: Path) -> bool:
     return False
 
 
-@contextlib.contextmanager
-def _start_lock(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "start.lock", "w") as fh:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise BrokerUnavailableError(
-                        f"embedded broker in {folder}: another process is starting it and did "
-                        f"not finish within {START_TIMEOUT_S:.0f}s"
-                    ) from None
-                time.sleep(0.05)
-        yield
+def _start_lock(folder: Path) -> contextlib.AbstractContextManager[None]:
+    from clickstream.stream.commit import flock_within
+
+    return flock_within(
+        folder / "start.lock",
+        START_TIMEOUT_S,
+        0.05,
+        lambda: BrokerUnavailableError(
+            f"embedded broker in {folder}: another process is starting it and did "
+            f"not finish within {START_TIMEOUT_S:.0f}s"
+        ),
+    )
 
 
 def ensure_running(folder: Path) -> Path:

@@ -15,7 +15,7 @@ import fcntl
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,23 +38,35 @@ def check_name(what: str, name: str) -> str:
 
 
 @contextlib.contextmanager
-def group_lock(layout: StreamLayout, group: str) -> Iterator[None]:
-    folder = Path(layout.locks)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{group}.lock", "w") as fh:
-        deadline = time.monotonic() + LOCK_TIMEOUT_S
+def flock_within(
+    path: Path, timeout_s: float, poll_s: float, timed_out: Callable[[], Exception]
+) -> Iterator[None]:
+    """Hold an exclusive flock on ``path``; raise ``timed_out()`` if not had within the bound."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise StreamError(
-                        f"consumer group {group}: its commit lock in {folder} was held for more "
-                        f"than {LOCK_TIMEOUT_S:.0f}s"
-                    ) from None
-                time.sleep(0.01)
+                    raise timed_out() from None
+                time.sleep(poll_s)
         yield
+
+
+def group_lock(layout: StreamLayout, group: str) -> contextlib.AbstractContextManager[None]:
+    folder = Path(layout.locks)
+    return flock_within(
+        folder / f"{group}.lock",
+        LOCK_TIMEOUT_S,
+        0.01,
+        lambda: StreamError(
+            f"consumer group {group}: its commit lock in {folder} was held for more "
+            f"than {LOCK_TIMEOUT_S:.0f}s"
+        ),
+    )
 
 
 def tmp_path(layout: StreamLayout, batch_id: str) -> Path:
