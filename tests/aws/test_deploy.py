@@ -54,6 +54,12 @@ def project(aws, tmp_path: Path):
     return name, raw, tmp_path
 
 
+def every(client, operation: str, key: str, **kwargs) -> list:
+    """All pages: the moto server is shared, so other tests' clusters fill the first pages."""
+    pages = client.get_paginator(operation).paginate(**kwargs)
+    return [item for page in pages for item in page[key]]
+
+
 def state(session_client, name: str) -> dict:
     import boto3
 
@@ -61,13 +67,15 @@ def state(session_client, name: str) -> dict:
     iam, emr, glue = (boto3.client(s) for s in ("iam", "emr", "glue"))
     return {
         "buckets": sorted(b["Name"] for b in s3.list_buckets()["Buckets"] if name in b["Name"]),
-        "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"] if name in r["RoleName"]),
+        "roles": sorted(
+            r["RoleName"] for r in every(iam, "list_roles", "Roles") if name in r["RoleName"]
+        ),
         "clusters": sorted(
             (c["Id"], c["Status"]["State"])
-            for c in emr.list_clusters()["Clusters"]
+            for c in every(emr, "list_clusters", "Clusters")
             if c["Name"].startswith(name)
         ),
-        "databases": sorted(d["Name"] for d in glue.get_databases()["DatabaseList"]),
+        "databases": sorted(d["Name"] for d in every(glue, "get_databases", "DatabaseList")),
     }
 
 
@@ -123,7 +131,7 @@ def test_deploy_status_redeploy_teardown(project, aws) -> None:
 
     # EMR: the ETL step, terminating itself when done or failed.
     emr = boto3.client("emr")
-    [summary] = [c for c in emr.list_clusters()["Clusters"] if c["Name"] == f"{name}-etl"]
+    [summary] = [c for c in every(emr, "list_clusters", "Clusters") if c["Name"] == f"{name}-etl"]
     cluster = emr.describe_cluster(ClusterId=summary["Id"])["Cluster"]
     assert cluster["AutoTerminate"] is True and cluster["ReleaseLabel"] == "emr-7.10.0"
     # AmazonEMRServicePolicy_v2 lets EMR launch instances only for clusters with this tag.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.aws.test_deploy import cli, no_secrets, state
+from tests.aws.test_deploy import cli, every, no_secrets, state
 
 pytestmark = pytest.mark.aws
 
@@ -252,7 +252,7 @@ def test_untagged_subnet_is_refused_before_anything_is_created(aws, tmp_path: Pa
     up = cli("deploy", cwd=tmp_path)
     assert up.returncode == 0, up.stderr
     emr = boto3.client("emr")
-    [summary] = [c for c in emr.list_clusters()["Clusters"] if c["Name"] == f"{name}-etl"]
+    [summary] = [c for c in every(emr, "list_clusters", "Clusters") if c["Name"] == f"{name}-etl"]
     attrs = emr.describe_cluster(ClusterId=summary["Id"])["Cluster"]["Ec2InstanceAttributes"]
     assert attrs["Ec2SubnetId"] == subnet
     assert attrs["EmrManagedMasterSecurityGroup"] == group

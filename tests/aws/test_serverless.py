@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.aws.test_deploy import cli, no_secrets, state
+from tests.aws.test_deploy import cli, every, no_secrets, state
 
 pytestmark = pytest.mark.aws
 
@@ -64,7 +64,7 @@ def test_serverless_deploy_status_redeploy_teardown(project, aws) -> None:
     doc = json.loads(doc) if isinstance(doc, str) else doc
     resources = [r for st in doc["Statement"] for r in st["Resource"]]
     assert all(any(b in r for b in (raw, code, lake)) for r in resources), resources
-    assert f"{name}-emr-ec2" not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    assert f"{name}-emr-ec2" not in {r["RoleName"] for r in every(iam, "list_roles", "Roles")}
 
     # The job run: the packaged job, its zip on --py-files, logs to S3.
     [run] = client.list_job_runs(applicationId=summary["id"])["jobRuns"]
