@@ -14,6 +14,7 @@ import duckdb
 
 from clickstream.contract.schema import REQUIRED_INPUT_COLUMNS
 from clickstream.errors import ConfigError
+from clickstream.sqltext import sql_list
 
 HOSTS = [
     "www.example.com", "shop.example.com", "blog.example.org", "Example.COM",
@@ -49,7 +50,7 @@ BAD_KINDS = [
 
 
 def _pick(options: list[str], h: str) -> str:
-    arr = "[" + ", ".join("'" + o.replace("'", "''") + "'" for o in options) + "]"
+    arr = sql_list(options)
     return f"{arr}[1 + (({h}) % {len(options)})::BIGINT]"
 
 

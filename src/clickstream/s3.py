@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from clickstream.errors import ConfigError, InputError
+from clickstream.sqltext import sql_literal
 
 SCHEME = "s3://"
 
@@ -87,10 +88,6 @@ def get_object(uri: str, byte_range: str | None = None) -> Any:
         return client().get_object(**params)["Body"]
     except (BotoCoreError, ClientError) as err:
         raise InputError(f"cannot read {uri}: {error_message(err)}") from err
-
-
-def sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def httpfs_extension() -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from clickstream.errors import QueryError
 from clickstream.query.views import VIEW_NAMES, view_sql
 from clickstream.report.period import Period
+from clickstream.sqltext import sql_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -27,13 +28,9 @@ Rows = list[dict[str, Any]]
 TOP = 10
 
 
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def host_condition(host: str) -> str:
     """Page views of ``host``, written with or without the root's trailing dot (one DNS name)."""
-    return f"url_host IN ({literal(host)}, {literal(host + '.')})"
+    return f"url_host IN ({sql_literal(host)}, {sql_literal(host + '.')})"
 
 
 def _day(value: object) -> str:
@@ -288,11 +285,8 @@ def fetch(session: LakeSession, name: str, sql: str) -> Rows:
 
 
 def has_table(session: LakeSession, name: str) -> bool:
-    rows = fetch(
-        session,
-        "catalog",
-        f"SELECT count(*) AS n FROM information_schema.tables WHERE table_name = {literal(name)}",
-    )
+    query = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = "
+    rows = fetch(session, "catalog", query + sql_literal(name))
     return bool(rows[0]["n"])
 
 
