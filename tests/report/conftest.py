@@ -9,22 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tools.report_screenshot import CHROMIUM, CHROMIUM_ARGS
 
 from clickstream.generate import generate
 from clickstream.pipeline import EtlOptions, run_etl
 from tests.conftest import write_csv
-
-CHROMIUM = "/usr/bin/chromium"
-#: Headless Chromium, fully offline (without the background-networking flags it phones home).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 #: Hostile values: each would run script, inject markup or be evaluated if it were not escaped.
 SCRIPT = "</script><script>window.__pwned=1;alert(1)</script>"
