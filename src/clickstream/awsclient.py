@@ -41,6 +41,6 @@ def describe(err: BaseException) -> str:
         return (
             f"no answer from {endpoint} within {READ_TIMEOUT_SECONDS} s ({MAX_ATTEMPTS} attempts)"
         )
-    if isinstance(err, ConnectTimeoutError | EndpointConnectionError):
+    if isinstance(err, (ConnectTimeoutError, EndpointConnectionError)):
         return f"cannot connect to {endpoint} ({MAX_ATTEMPTS} attempts)"
     return str(err).splitlines()[0] if str(err) else type(err).__name__
