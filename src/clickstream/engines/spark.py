@@ -126,6 +126,12 @@ class _SparkStager:
         from pyspark.sql.types import StringType, StructField, StructType
 
         field_count, positions = files[0].layout
+        # What zip(strict=True) checked; that is 3.10 and EMR 7's Python is 3.9.
+        if len(positions) != len(RAW_FIELDS):
+            raise EngineError(
+                f"{files[0].path}: {len(positions)} column positions for "
+                f"{len(RAW_FIELDS)} contract columns"
+            )
         fields = [StructField(f"c{i}", StringType()) for i in range(field_count)]
         schema = StructType([*fields, StructField("_corrupt", StringType())])
         df = (
@@ -146,7 +152,7 @@ class _SparkStager:
         )
         raw = [
             F.col(f"c{p}").alias(name)
-            for p, name in zip(positions, RAW_FIELDS.values(), strict=True)
+            for p, name in zip(positions, RAW_FIELDS.values())  # noqa: B905 (length checked)
         ]
         # One file is one partition (multiLine), read in order: the id's offset from the file's
         # first id is the record's position in the file.
