@@ -11,7 +11,8 @@ from clickstream.lake.store import LakeStore
 from clickstream.sources import SourceFile
 
 #: progress(stage description, fraction done in [0, 1] or None when unknown)
-Progress = Callable[[str, float | None], None]
+#: (the union quoted: this alias is evaluated at import, and EMR 7's Python 3.9 has no ``|``)
+Progress = Callable[[str, "float | None"], None]
 
 
 def no_progress(stage: str, fraction: float | None) -> None:
