@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
+
+#: ``datetime.UTC`` is 3.11; the Spark job runs on EMR 7's Python 3.9.
+UTC = timezone.utc  # noqa: UP017
 
 TABLE = "clickstream"
 REJECTED_TABLE = "clickstream_rejected"
