@@ -108,7 +108,7 @@ def _int(value: Any, what: str, minimum: int | None = 0) -> int:
 
 
 def _num(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise _Invalid(f"{what} is not a number")
     return float(value)
 
