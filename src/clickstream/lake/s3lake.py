@@ -208,7 +208,9 @@ class S3Lake:
         log_key = self.key("_runs", f"{run_id}.commit.json")
         fault("before_commit")
         self._put_json(log_key, {"run_id": run_id, "uploads": uploads, "deletes": deletes})
-        for i, (path, rel) in enumerate(zip(files, uploads, strict=True)):
+        # Indexed, not zip(strict=True): that is 3.10 and the job runs on EMR 7's Python 3.9.
+        for i, path in enumerate(files):
+            rel = uploads[i]
             self._call("uploading " + rel, _upload, Key=self.key(rel), Filename=str(path))
             if i == 0:
                 fault("mid_commit")
