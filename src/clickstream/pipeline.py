@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from clickstream import sources as src
 from clickstream.engines import get_engine
@@ -16,6 +16,8 @@ from clickstream.lake.report import InputFileReport, PartitionReport, RunReport,
 from clickstream.lake.store import open_store
 
 log = logging.getLogger(__name__)
+#: ``datetime.UTC`` is 3.11; the Spark job runs on EMR 7's Python 3.9.
+UTC = timezone.utc  # noqa: UP017
 
 
 @dataclass(frozen=True)
