@@ -153,6 +153,10 @@ def test_deploy_status_redeploy_teardown(project, aws) -> None:
     assert zip_bucket == code and aws.head_object(Bucket=code, Key=zip_key)["ContentLength"] > 0
     [boot] = emr.list_bootstrap_actions(ClusterId=summary["Id"])["BootstrapActions"]
     assert boot["ScriptPath"].startswith(f"s3://{code}/jobs/")
+    # The nodes' own Python 3.9 runs the job: the bootstrap only adds boto3 to it.
+    script_key = boot["ScriptPath"].split("/", 3)[3]
+    script = aws.get_object(Bucket=code, Key=script_key)["Body"].read().decode()
+    assert "python3 -m pip install" in script and "3.11" not in script
 
     # Glue: the table with partition projection.
     glue = boto3.client("glue")

@@ -153,24 +153,13 @@ def ensure_cluster(
         ],
         AutoTerminationPolicy={"IdleTimeout": s.idle_timeout_seconds},
         BootstrapActions=[
-            {"Name": "python3.11", "ScriptBootstrapAction": {"Path": bootstrap, "Args": []}}
+            {"Name": "boto3", "ScriptBootstrapAction": {"Path": bootstrap, "Args": []}}
         ],
+        # The image's own python3 (3.9 on EMR 7) runs the job: no other interpreter installed.
         Configurations=[
             {
                 "Classification": "spark-defaults",
                 "Properties": {"spark.sql.session.timeZone": "UTC"},
-            },
-            {
-                "Classification": "spark-env",
-                "Configurations": [
-                    {
-                        "Classification": "export",
-                        "Properties": {
-                            "PYSPARK_PYTHON": "/usr/bin/python3.11",
-                            "PYSPARK_DRIVER_PYTHON": "/usr/bin/python3.11",
-                        },
-                    }
-                ],
             },
         ],
         VisibleToAllUsers=True,

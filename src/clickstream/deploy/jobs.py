@@ -9,11 +9,12 @@ from pathlib import Path
 from clickstream.deploy.actions import Executor
 from clickstream.deploy.config import DeploySettings, names
 
-#: EMR 7 nodes run Python 3.9; the job needs 3.11 (in the AL2023 repositories) and boto3.
+#: EMR 7 nodes run Python 3.9, which the job supports (tests/aws/test_py39.py); the driver
+#: also needs boto3 for the s3:// lake. pip on 3.9 picks the newest boto3 that supports 3.9.
 BOOTSTRAP = """#!/bin/bash
 set -euo pipefail
-sudo dnf install -y -q python3.11 python3.11-pip
-sudo python3.11 -m pip install --quiet "boto3>=1.34"
+python3 -m pip --version >/dev/null 2>&1 || sudo dnf install -y -q python3-pip
+sudo python3 -m pip install --quiet "boto3>=1.35.2"
 """
 
 

@@ -2,9 +2,9 @@
 idle, an execution role with the nodes' least-privilege S3 scope, and job runs of the packaged
 Spark job. No VPC, no instance profile, no cluster lifecycle.
 
-Python: EMR 7 images run Python 3.9; the job's import path is checked for 3.9 by
-``tests/aws/test_serverless.py`` (vermin) and its pure-Python dependency (sqlglot) rides in the
-``--py-files`` zip.
+Python: EMR 7 images run Python 3.9; the job's import closure is 3.9 code (checked by
+``tests/aws/test_py39.py``: vermin, imports and a spark-submit under a real 3.9) and its
+pure-Python dependency (sqlglot) rides in the ``--py-files`` zip.
 """
 
 from __future__ import annotations
