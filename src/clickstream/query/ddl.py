@@ -47,15 +47,19 @@ def _join(location: str, *parts: str) -> str:
 
 
 def _athena_microseconds(node: exp.Expression) -> exp.Expression:
-    """Trino's date_diff stops at milliseconds: take microsecond differences from to_unixtime."""
+    """A microsecond date_diff on Athena: the millisecond one times 1000.
+
+    Athena reads a Glue ``timestamp`` column at millisecond precision (Trino's Hive connector,
+    ``timestamp_precision`` MILLISECONDS: values rounded), and Trino's date_diff stops at
+    milliseconds anyway. An integer count of milliseconds is exact; to_unixtime's doubles near
+    1.7e9 s would add float noise to every duration. See ``docs/athena.md``.
+    """
     unit = node.args.get("unit")
     if isinstance(node, exp.DateDiff) and unit is not None and unit.name.upper() == "MICROSECOND":
-        start, end = node.expression, node.this  # DateDiff(this=end, expression=start)
-        seconds = exp.Sub(
-            this=exp.Anonymous(this="to_unixtime", expressions=[end.copy()]),
-            expression=exp.Anonymous(this="to_unixtime", expressions=[start.copy()]),
+        millis = exp.DateDiff(
+            this=node.this.copy(), expression=node.expression.copy(), unit=exp.var("MILLISECOND")
         )
-        return exp.Mul(this=exp.Paren(this=seconds), expression=exp.Literal.number(1000000))
+        return exp.Mul(this=millis, expression=exp.Literal.number(1000))
     return node
 
 
