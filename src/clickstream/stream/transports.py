@@ -12,11 +12,11 @@ stream's last id tells the publisher exactly where it stopped.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from clickstream.errors import BrokerUnavailableError, ConfigError, StreamError
@@ -25,13 +25,18 @@ if TYPE_CHECKING:
     import redis
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_STREAM = "clickstream"
 FIELD = b"e"
 #: Bounded waits on every call; a blocking read waits at most BLOCK_MS, well under the timeout.
-SOCKET_TIMEOUT_S = 10.0
+SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 3.0
+#: Tries after the first, with backoff (BACKOFF_S doubling); none starts after RETRY_BUDGET_S, so
+#: a silent server costs at most about RETRY_BUDGET_S + SOCKET_TIMEOUT_S.
 RETRIES = 3
+BACKOFF_S = 0.25
+RETRY_BUDGET_S = 15.0
 #: "The stream has moved past this run": every one of its events is on it.
 PAST = 2**62
 
@@ -119,28 +124,42 @@ class RedisTransport:
         self.endpoint = endpoint
         self._script: Any = None
 
-    @contextlib.contextmanager
-    def _call(self, what: str) -> Iterator[None]:
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()``, tried again on a connection error or timeout within the bounds above.
+
+        The retries live here, once: redis-py's own (Retry) nest (command, connect, handshake,
+        health-check PING each retry the others), which kept a silent server for minutes."""
+        import redis
+
+        started = time.monotonic()
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return fn()
+            except (redis.ConnectionError, redis.TimeoutError) as err:
+                pause = BACKOFF_S * 2 ** (tries - 1)
+                if tries > RETRIES or time.monotonic() - started + pause > RETRY_BUDGET_S:
+                    first = str(err).splitlines()[0] if str(err) else "no answer"
+                    raise BrokerUnavailableError(
+                        f"broker {self.endpoint} unreachable while {what} after {tries} tries "
+                        f"in {time.monotonic() - started:.0f}s ({type(err).__name__}: {first})"
+                    ) from err
+                log.info("broker %s: %s failed (%s); retrying", self.endpoint, what, err)
+                time.sleep(pause)
+            except redis.ResponseError as err:
+                raise StreamError(f"broker {self.endpoint} refused {what}: {err}") from err
+
+    def published(self, run_seq: int) -> int | None:
         import redis
 
         try:
-            yield
-        except (redis.ConnectionError, redis.TimeoutError) as err:
-            raise BrokerUnavailableError(
-                f"broker {self.endpoint} unreachable while {what} after {RETRIES} retries "
-                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no answer'})"
-            ) from err
-        except redis.ResponseError as err:
-            raise StreamError(f"broker {self.endpoint} refused {what}: {err}") from err
-
-    def published(self, run_seq: int) -> int | None:
-        with self._call("reading the stream's last id"):
-            try:
-                info = _keys(self.client.xinfo_stream(self.stream))
-            except Exception as err:
-                if "no such key" in str(err).lower():
-                    return None
-                raise
+            reply = self._call("reading the stream's last id", lambda: self._stream_info())
+        except StreamError as err:
+            if isinstance(err.__cause__, redis.ResponseError) and "no such key" in str(err).lower():
+                return None
+            raise
+        info = _keys(reply)
         last = _text(info.get("last-generated-id", "0-0"))
         ms, _, seq = last.partition("-")
         if int(ms) == run_seq:
@@ -150,42 +169,44 @@ class RedisTransport:
     def publish(
         self, run_seq: int, first: int, payloads: Sequence[bytes], keys: Sequence[str]
     ) -> None:
-        with self._call("publishing"):
-            if self._script is None:
-                self._script = self.client.register_script(_PUBLISH_LUA)
-            self._script(keys=[self.stream], args=[run_seq, first, *payloads])
+        if self._script is None:
+            self._script = self.client.register_script(_PUBLISH_LUA)
+        args = [run_seq, first, *payloads]
+        self._call("publishing", lambda: self._script(keys=[self.stream], args=args))
+
+    def _stream_info(self) -> Any:
+        return self.client.xinfo_stream(self.stream)
 
     def ensure_group(self, group: str) -> None:
         import redis
 
-        with self._call(f"creating consumer group {group}"):
+        def create() -> None:
             try:
                 self.client.xgroup_create(self.stream, group, id="0", mkstream=True)
             except redis.ResponseError as err:
-                if "BUSYGROUP" not in str(err):
+                if "BUSYGROUP" not in str(err):  # a retry after a lost reply lands here too
                     raise
 
+        self._call(f"creating consumer group {group}", create)
+
     def read(self, group: str, consumer: str, count: int, block_ms: int) -> Records:
-        with self._call("reading"):
-            block = ["BLOCK", block_ms] if block_ms else []
-            reply = self.client.execute_command(
-                "XREADGROUP", "GROUP", group, consumer, "COUNT", count, *block,
-                "STREAMS", self.stream, ">",
-            )  # fmt: skip
+        block = ["BLOCK", block_ms] if block_ms else []
+        reply = self._call("reading", lambda: self.client.execute_command(
+            "XREADGROUP", "GROUP", group, consumer, "COUNT", count, *block,
+            "STREAMS", self.stream, ">",
+        ))  # fmt: skip
         return _records(reply[0][1]) if reply else Records([], [])
 
     def pending(self, group: str, consumer: str, count: int) -> Records:
-        with self._call("reading pending records"):
-            reply = self.client.execute_command(
-                "XREADGROUP", "GROUP", group, consumer, "COUNT", count, "STREAMS", self.stream, "0"
-            )
+        reply = self._call("reading pending records", lambda: self.client.execute_command(
+            "XREADGROUP", "GROUP", group, consumer, "COUNT", count, "STREAMS", self.stream, "0"
+        ))  # fmt: skip
         return _records(reply[0][1]) if reply else Records([], [])
 
     def claim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> Records:
-        with self._call("claiming idle records"):
-            reply = self.client.execute_command(
-                "XAUTOCLAIM", self.stream, group, consumer, min_idle_ms, "0-0", "COUNT", count
-            )
+        reply = self._call("claiming idle records", lambda: self.client.execute_command(
+            "XAUTOCLAIM", self.stream, group, consumer, min_idle_ms, "0-0", "COUNT", count
+        ))  # fmt: skip
         return _records(reply[1])
 
     def owned(self, group: str, consumer: str, ids: Sequence[str]) -> set[str]:
@@ -194,21 +215,22 @@ class RedisTransport:
         lo, hi = ids[0], ids[-1]  # replies come in id order
         if _id_key(lo) > _id_key(hi):
             lo, hi = min(ids, key=_id_key), max(ids, key=_id_key)
-        with self._call("checking record ownership"):
-            rows = self.client.execute_command(
-                "XPENDING", self.stream, group, lo, hi, len(ids) * 4 + 1000, consumer
-            )
+        rows = self._call("checking record ownership", lambda: self.client.execute_command(
+            "XPENDING", self.stream, group, lo, hi, len(ids) * 4 + 1000, consumer
+        ))  # fmt: skip
         return {r[0].decode() for r in rows} & set(ids)
 
     def ack(self, group: str, ids: Sequence[str]) -> None:
-        with self._call("acknowledging"):
+        def send() -> None:  # XACK is idempotent: a retry after a lost reply is harmless
             pipe = self.client.pipeline(transaction=False)
             for i in range(0, len(ids), 5000):
                 pipe.xack(self.stream, group, *ids[i : i + 5000])
             pipe.execute()
 
+        self._call("acknowledging", send)
+
     def backlog(self, group: str, cap: int = 100_000) -> int | None:
-        with self._call("reading the group's backlog"):
+        def look() -> int:
             for g in self.client.xinfo_groups(self.stream):
                 info = _keys(g)
                 if _text(info["name"]) != group:
@@ -217,7 +239,9 @@ class RedisTransport:
                 last = _text(info["last-delivered-id"])
                 undelivered = self.client.xrange(self.stream, min=f"({last}", count=cap)
                 return pending + len(undelivered)
-        return 0
+            return 0
+
+        return self._call("reading the group's backlog", look)
 
     def close(self) -> None:
         self.client.close()
@@ -253,14 +277,15 @@ _RAW_REPLIES = ("XREADGROUP", "XAUTOCLAIM", "XPENDING")
 
 def _redis_client(**kwargs: Any) -> redis.Redis:
     import redis
-    from redis.backoff import ExponentialBackoff
+    from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     client = redis.Redis(
         socket_timeout=SOCKET_TIMEOUT_S,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.2), RETRIES),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        # No retries inside redis-py (its default is 3 at every nested level): RedisTransport._call
+        # retries whole calls within one time budget.
+        retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
         protocol=2,  # RESP2 everywhere: the raw replies parsed in _records have one shape
         **kwargs,
