@@ -1,38 +1,43 @@
 """An independent census of every input file, so no record is lost without the run noticing.
 
 The engines' CSV readers can lose data without an error: DuckDB's gzip reader stops quietly at a
-truncated stream, and its CSV reader skips a record larger than its buffer. So, before anything
-is staged, every file is read once more through zlib (C speed, in 1 MiB chunks, never per row)
-and the census fails the run, naming the file, when
+truncated stream, and its CSV reader splits a record larger than its buffer into many broken rows.
+So, before anything is staged, every file is read once more through zlib (C speed, in 1 MiB
+chunks) and its records are counted with numpy (vectorised, never per row in Python) by the
+RFC 4180 rule: a newline ends a record when an even number of '"' precede it. The census fails the
+run, naming the file and line, when
 
 * a .gz stream is truncated, corrupt or followed by garbage (the file cannot be read to its end);
-* a physical line is longer than ``MAX_RECORD_BYTES`` (named by line number).
+* a record (quoted newlines included) is longer than ``MAX_RECORD_BYTES``; an unclosed quote makes
+  the rest of the file one record, so it fails here too once that passes the limit;
+* a '"' stands where RFC 4180 allows none (inside an unquoted field, or after a closing quote
+  without a delimiter): readers disagree on such input (DuckDB reads some of these as text and
+  resynchronises on others), so no count of it could be trusted;
+* a carriage return outside quotes is not followed by a newline (CR-only line endings, or a stray
+  CR, which DuckDB's reader cannot parse).
 
-It also counts physical lines, blank lines and quote characters. After the engine ran, a file
-without any ``"`` must have exactly one record per non-blank line after the header, which checks
-the reader's count independently. With quotes a record may span lines, so only the bound
-``records <= non-blank lines - 1`` is checked (an exact count would need a second CSV parser).
+After the engine ran, the reader's record count must equal the census count exactly.
 """
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import IO
+from dataclasses import dataclass, field
+from typing import IO, Any
 
 from clickstream.errors import InputError, InvariantError
 
-#: A physical line longer than this fails the run (the readers cannot be trusted beyond it).
+#: A record longer than this fails the run (the readers cannot be trusted beyond it; DuckDB's
+#: memory grows many times a record's size while it splits an oversized one).
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
-assert CHUNK_BYTES <= MAX_RECORD_BYTES, "a too-long line must cross a chunk boundary"
+assert CHUNK_BYTES <= MAX_RECORD_BYTES, "a too-long record must cross a chunk boundary"
 
 _GZIP_MAGIC = b"\x1f\x8b"
-#: A line terminator that ends a blank line: '\n' preceded by '\n' (or by '\n\r').
-_BLANK_RE = re.compile(rb"(?<=\n)\r?\n")
+_QUOTE, _NL, _CR, _COMMA = 34, 10, 13, 44
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -44,30 +49,18 @@ class Census:
     lines: int
     """Physical lines, the last one counted even without a final newline."""
     blank_lines: int
-    """Empty lines (also '\\r'-only ones after the first line); readers skip them."""
+    """Empty records (also '\\r'-only ones); readers skip them."""
     quotes: int
-    """Number of '"' bytes: zero means one record per non-blank line."""
-
-    @property
-    def records(self) -> int | None:
-        """Records after the header, when they follow from line counts alone."""
-        if self.quotes:
-            return None
-        return max(0, self.lines - self.blank_lines - 1)
+    """Number of '"' bytes."""
+    records: int
+    """Records after the header (blank ones not counted), by the RFC 4180 rule."""
 
     def check(self, rows_read: int) -> None:
         """Raise when the reader's count disagrees with this census."""
-        expected = self.records
-        if expected is not None and rows_read != expected:
+        if rows_read != self.records:
             raise InvariantError(
                 f"{self.path}: the reader returned {rows_read:,} records but the file holds "
-                f"{expected:,}; nothing was written"
-            )
-        ceiling = max(0, self.lines - self.blank_lines - 1)
-        if rows_read > ceiling:
-            raise InvariantError(
-                f"{self.path}: the reader returned {rows_read:,} records from {ceiling:,} lines; "
-                "nothing was written"
+                f"{self.records:,}; nothing was written"
             )
 
 
@@ -116,36 +109,167 @@ def _gunzip(path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
         raise InputError(f"{path}: truncated gzip file (it ends mid-stream); nothing was written")
 
 
-def census(path: str, chunks: Iterable[bytes]) -> Census:
-    """Count lines, blank lines and quotes of one file's (compressed) byte stream."""
-    data = _gunzip(path, chunks) if path.lower().endswith(".gz") else chunks
-    total = lines = blanks = quotes = 0
-    line_len = 0  # bytes of the current line so far
-    carry = b""  # the last two bytes seen, for blank lines across a chunk boundary
-    for chunk in data:
-        if not chunk:
-            continue
-        total += len(chunk)
-        newlines = chunk.count(b"\n")
-        quotes += chunk.count(b'"')
-        first = chunk.find(b"\n")
-        # Lines wholly inside a chunk are shorter than CHUNK_BYTES; only a line crossing a
-        # boundary can be too long, and it is measured here.
-        head = len(chunk) if first < 0 else first
-        if line_len + head > MAX_RECORD_BYTES:
-            raise InputError(
-                f"{path}: line {lines + 1} is longer than {MAX_RECORD_BYTES // (1024 * 1024)} MiB "
-                "(no record may be that large); nothing was written"
+def _fail(path: str, line: int, what: str) -> InputError:
+    return InputError(f"{path}: line {line}: {what}; nothing was written")
+
+
+@dataclass
+class _Scanner:
+    """Counts one file's records chunk by chunk; every check is a numpy operation on a chunk."""
+
+    path: str
+    pos: int = 0
+    """Offset of the next chunk in the file."""
+    quotes: int = 0
+    lines: int = 0
+    """Newlines seen so far."""
+    ends: int = 0
+    """Newlines that end a record."""
+    blanks: int = 0
+    start: int = 0
+    """Offset where the current record starts."""
+    start_line: int = 1
+    prev: int = -1
+    """The previous chunk's last byte (-1 before the first)."""
+    pending: str = ""
+    """A check that needs the next chunk's first byte: 'close' (a closing quote) or 'cr'."""
+    pending_line: int = 0
+    head: bytes = field(default=b"")
+
+    def feed(self, chunk: bytes) -> None:
+        import numpy as np
+
+        a = np.frombuffer(chunk, dtype=np.uint8)
+        n = len(a)
+        if len(self.head) < 3:
+            self.head += chunk[: 3 - len(self.head)]
+        if self.pending:
+            self._resolve(int(a[0]))
+        qp = np.flatnonzero(a == _QUOTE)
+        nl = np.flatnonzero(a == _NL)
+        # A newline ends a record when an even number of quotes precede it in the file.
+        at_end = ((self.quotes + np.searchsorted(qp, nl)) & 1) == 0
+        if len(qp):
+            self._check_quotes(a, qp, nl)
+        if _CR in chunk:
+            cp = np.flatnonzero(a == _CR)
+            cp = cp[((self.quotes + np.searchsorted(qp, cp)) & 1) == 0]
+            self._check_crs(a, cp, nl)
+        end_idx = np.flatnonzero(at_end)
+        ends = nl[end_idx] + self.pos
+        if len(ends):
+            starts = np.concatenate(([self.start], ends[:-1] + 1))
+            lengths = ends - starts
+            longest = int(np.argmax(lengths))
+            if lengths[longest] > MAX_RECORD_BYTES:
+                line = (
+                    self.start_line if longest == 0 else self.lines + int(end_idx[longest - 1]) + 2
+                )
+                raise self._too_long(line)
+            idx = ends - 1 - self.pos
+            before = np.where(idx >= 0, a[np.maximum(idx, 0)], self.prev)
+            blank = (lengths == 0) | ((lengths == 1) & (before == _CR))
+            self.blanks += int(np.count_nonzero(blank))
+            self.ends += len(ends)
+            self.start = int(ends[-1]) + 1
+            self.start_line = self.lines + int(end_idx[-1]) + 2
+        self.quotes += len(qp)
+        self.lines += len(nl)
+        self.pos += n
+        self.prev = int(a[-1])
+        # The open record is measured too, so an unclosed quote fails after 8 MiB, not at EOF.
+        if self.pos - self.start > MAX_RECORD_BYTES + 1:
+            raise self._too_long(self.start_line)
+
+    def _too_long(self, line: int) -> InputError:
+        limit = MAX_RECORD_BYTES // (1024 * 1024)
+        return _fail(
+            self.path,
+            line,
+            f"the record starting here is longer than {limit} MiB (no record may be that large; "
+            "an unclosed '\"' makes the rest of the file one record)",
+        )
+
+    def _line_of(self, nl: Any, offset: int) -> int:
+        import numpy as np
+
+        return self.lines + int(np.searchsorted(nl, offset)) + 1
+
+    def _check_quotes(self, a: Any, qp: Any, nl: Any) -> None:
+        import numpy as np
+
+        n = len(a)
+        opening = ((self.quotes + np.arange(len(qp))) & 1) == 0
+        prev = np.where(qp > 0, a[np.maximum(qp - 1, 0)], self.prev)
+        at_start = (qp + self.pos == 0) | ((qp + self.pos == 3) & (self.head == _BOM))
+        ok_open = np.isin(prev, (_COMMA, _NL, _QUOTE)) | at_start
+        nxt = a[np.minimum(qp + 1, n - 1)]
+        ok_close = np.isin(nxt, (_COMMA, _NL, _CR, _QUOTE)) | (qp == n - 1)
+        bad = np.flatnonzero(np.where(opening, ~ok_open, ~ok_close))
+        if len(bad):
+            line = self._line_of(nl, int(qp[bad[0]]))
+            where = "inside an unquoted field" if opening[bad[0]] else "after a closing quote"
+            raise _fail(
+                self.path,
+                line,
+                f"a '\"' {where} (RFC 4180 allows quotes only around a whole field, doubled "
+                "inside it; readers disagree on anything else)",
             )
-        line_len = line_len + len(chunk) if first < 0 else len(chunk) - chunk.rfind(b"\n") - 1
-        window = carry + chunk
-        if b"\n\n" in window or b"\n\r\n" in window:
-            blanks += sum(1 for m in _BLANK_RE.finditer(window) if m.end() > len(carry))
-        lines += newlines
-        carry = window[-2:]
-    if total and not carry.endswith(b"\n"):
-        lines += 1
-    return Census(path, total, lines, blanks, quotes)
+        if qp[-1] == n - 1 and not opening[-1]:
+            self.pending = "close"
+            self.pending_line = self.lines + len(nl) + 1
+
+    def _check_crs(self, a: Any, cp: Any, nl: Any) -> None:
+        import numpy as np
+
+        n = len(a)
+        if not len(cp):
+            return
+        lone = np.flatnonzero((a[np.minimum(cp + 1, n - 1)] != _NL) & (cp < n - 1))
+        if len(lone):
+            raise self._lone_cr(self._line_of(nl, int(cp[lone[0]])))
+        if cp[-1] == n - 1:
+            self.pending = "cr"
+            self.pending_line = self.lines + len(nl) + 1
+
+    def _lone_cr(self, line: int) -> InputError:
+        return _fail(
+            self.path,
+            line,
+            "a carriage return (\\r) that does not end the line (CR-only line endings, or a "
+            "stray CR outside quotes); use LF or CRLF line endings and quote such a field",
+        )
+
+    def _resolve(self, first: int) -> None:
+        kind, self.pending = self.pending, ""
+        if kind == "close" and first not in (_COMMA, _NL, _CR, _QUOTE):
+            raise _fail(
+                self.path,
+                self.pending_line,
+                "a '\"' after a closing quote (RFC 4180 allows quotes only around a whole "
+                "field, doubled inside it; readers disagree on anything else)",
+            )
+        if kind == "cr" and first != _NL:
+            raise self._lone_cr(self.pending_line)
+
+    def finish(self) -> Census:
+        # A lone '\r' as the file's last byte ends its last line, as readers take it.
+        tail = self.pos - self.start
+        if tail == 1 and self.prev == _CR:
+            self.blanks += 1
+        records = self.ends + (1 if tail else 0) - self.blanks - 1
+        lines = self.lines + (1 if self.pos and self.prev != _NL else 0)
+        return Census(self.path, self.pos, lines, self.blanks, self.quotes, max(0, records))
+
+
+def census(path: str, chunks: Iterable[bytes]) -> Census:
+    """Count one file's records from its (compressed) byte stream; raise on what cannot count."""
+    data = _gunzip(path, chunks) if path.lower().endswith(".gz") else chunks
+    scanner = _Scanner(path)
+    for chunk in data:
+        if chunk:
+            scanner.feed(chunk)
+    return scanner.finish()
 
 
 def _local_chunks(path: str) -> Iterator[bytes]:

@@ -7,6 +7,7 @@ import glob
 import gzip
 import io
 import os
+import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,18 @@ from clickstream.integrity import MAX_RECORD_BYTES
 SUFFIXES = (".csv", ".csv.gz")
 #: The header is read in steps of this size until its line ends (a wide file has a long header).
 _HEADER_STEP_BYTES = 64 * 1024
+#: Files that are often misnamed .csv: named in the error instead of a confusing header message.
+_NOT_CSV = (
+    (b"PK\x03\x04", "a zip archive"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\x1f\x8b", "gzip data without a .gz suffix (rename it to .csv.gz)"),
+    (b"\xfd7zXZ\x00", "an xz archive"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\x28\xb5\x2f\xfd", "a zstd archive"),
+    (b"PAR1", "a Parquet file"),
+    (b"\xff\xfe", "UTF-16 text (save it as UTF-8)"),
+    (b"\xfe\xff", "UTF-16 text (save it as UTF-8)"),
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,19 @@ def _is_input(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
 
 
+def _kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
+
+
 def discover(location: str) -> list[Path]:
     """Every *.csv / *.csv.gz at ``location`` (a file, a folder searched recursively, or a glob)."""
     path = Path(location).expanduser()
@@ -56,6 +82,8 @@ def discover(location: str) -> list[Path]:
     elif glob.has_magic(location):
         found = [Path(p) for p in glob.glob(os.path.expanduser(location), recursive=True)]
         found = [p for p in found if p.is_file() and _is_input(p.name)]
+    elif path.exists():
+        raise InputError(f"{location}: not a regular file or folder ({_kind(path)})")
     else:
         raise InputError(f"input not found: {location}")
     if not found:
@@ -85,12 +113,29 @@ def parse_header(file: str, head: bytes) -> list[str]:
     >>> parse_header("f.csv", b'\xef\xbb\xbfurl,"time",os\r\nx,y,z')
     ['url', 'time', 'os']
     """
+    for magic, kind in _NOT_CSV:
+        if head.startswith(magic):
+            raise InputError(f"{file}: this is {kind}, not CSV text; nothing was written")
     end = head.find(b"\n")
+    first = head if end < 0 else head[:end]
+    if b"\r" in first.rstrip(b"\r"):
+        raise InputError(
+            f"{file}: line 1: a carriage return (\\r) that does not end the line (CR-only line "
+            "endings?); use LF or CRLF line endings; nothing was written"
+        )
     if end < 0 and len(head) > MAX_RECORD_BYTES:
         raise InputError(f"{file}: the header line is longer than {MAX_RECORD_BYTES:,} bytes")
-    first = head if end < 0 else head[:end]
+    if b"\x00" in first:
+        raise InputError(
+            f"{file}: the header holds NUL bytes (a binary file?); nothing was written"
+        )
     text = first.decode("utf-8-sig", errors="replace").rstrip("\r")
-    return next(csv.reader(io.StringIO(text)), [])
+    try:
+        return next(csv.reader(io.StringIO(text), strict=True), [])
+    except csv.Error as err:
+        raise InputError(
+            f"{file}: the header is not valid CSV ({err}); nothing was written"
+        ) from err
 
 
 def header_positions(file: str, header: list[str]) -> tuple[int, ...]:
@@ -102,7 +147,13 @@ def header_positions(file: str, header: list[str]) -> tuple[int, ...]:
     """
     normalised: dict[str, int] = {}
     for i, name in enumerate(header):
-        normalised.setdefault(name.strip().lower(), i)
+        key = name.strip().lower()
+        if key in normalised and key in REQUIRED_INPUT_COLUMNS:
+            raise InputError(
+                f"{file}: the header names column '{key}' twice (fields {normalised[key] + 1} and "
+                f"{i + 1}); nothing was written"
+            )
+        normalised.setdefault(key, i)
     positions = []
     for column in REQUIRED_INPUT_COLUMNS:
         if column not in normalised:

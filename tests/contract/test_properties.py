@@ -55,7 +55,7 @@ urls = st.builds(
     ),
     st.sampled_from(["http", "https", "HTTP"]),
     hosts,
-    st.one_of(st.none(), st.integers(0, 65535)),
+    st.one_of(st.none(), st.integers(1, 65535)),
     names,
     st.lists(st.tuples(names, values), max_size=5),
 )

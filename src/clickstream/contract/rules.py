@@ -194,7 +194,7 @@ def _validity(fx: SqlFunctions) -> dict[str, str]:
         "_url_ok": (
             "coalesce(lower(_scheme) IN ('http', 'https') AND _slashes AND _host <> '' "
             f"AND NOT {fx.matches('f_url', URL_FORBIDDEN_RE)} "
-            "AND (_port_text = '' OR TRY_CAST(_port_text AS INTEGER) BETWEEN 0 AND 65535), FALSE)"
+            "AND (_port_text = '' OR TRY_CAST(_port_text AS INTEGER) BETWEEN 1 AND 65535), FALSE)"
         ),
     }
 
