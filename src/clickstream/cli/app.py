@@ -8,6 +8,7 @@ import typer
 from clickstream.cli import (
     _common,
     catalog,
+    compact,
     ddl,
     demo,
     deploy,
@@ -37,7 +38,7 @@ def _options(
     _common.configure(debug)
 
 
-for module in (etl, generate, demo, sql, catalog, ddl, package, deploy, report, stream):
+for module in (etl, compact, generate, demo, sql, catalog, ddl, package, deploy, report, stream):
     module.register(app)
 
 

@@ -1,9 +1,14 @@
 """The scale-out engine: the same contract on Apache Spark, native SQL only (no Python UDFs).
 
 The contract's SQL is transpiled from DuckDB's dialect by sqlglot; this module only sets up the
-session, reads the CSV, routes rows and writes files. Each input file is read as one
-(``multiLine``) partition so quoted newlines parse as on DuckDB and every record keeps its position
-in its file; parallelism comes from having many files, as a clickstream drop does.
+session, reads the CSV, routes rows and writes files.
+
+Reading keeps every record's physical line number without giving up parallelism: files are read
+as text lines, which Spark splits into blocks across tasks. One cheap pass counts the lines of
+each block (so a line's number is the lines of the earlier blocks plus its place in its block)
+and flags any line with an odd number of quotes: only there can a quoted field span lines. A
+flagged file is read whole (``multiLine``, one task) so its records parse as on DuckDB; every
+other line is parsed by ``from_csv`` with the same options.
 """
 
 from __future__ import annotations
@@ -121,86 +126,136 @@ class _SparkStager:
         self.progress = progress
         self.files = {s.path: i for i, s in enumerate(request.sources)}
 
-    def _read(self, files: list[SourceFile], group: int) -> DataFrame:
+    def _lookup(self, df: DataFrame, uri_column: str) -> DataFrame:
+        """``df`` with ``source_file`` and ``file_index`` from Spark's URI of each row's file."""
         from pyspark.sql import functions as F
-        from pyspark.sql.types import StringType, StructField, StructType
 
-        field_count, positions = files[0].layout
-        # What zip(strict=True) checked; that is 3.10 and EMR 7's Python is 3.9.
-        if len(positions) != len(RAW_FIELDS):
-            raise EngineError(
-                f"{files[0].path}: {len(positions)} column positions for "
-                f"{len(RAW_FIELDS)} contract columns"
-            )
-        fields = [StructField(f"c{i}", StringType()) for i in range(field_count)]
-        schema = StructType([*fields, StructField("_corrupt", StringType())])
-        df = (
-            self.spark.read.schema(schema)
-            .options(
-                header=True,
-                multiLine=True,
-                mode="PERMISSIVE",
-                enforceSchema=True,
-                columnNameOfCorruptRecord="_corrupt",
-                quote='"',
-                escape='"',
-                encoding="UTF-8",
-                ignoreLeadingWhiteSpace=False,
-                ignoreTrailingWhiteSpace=False,
-            )
-            .csv([_uri(f.path) for f in files])
-        )
-        raw = [
-            F.col(f"c{p}").alias(name)
-            for p, name in zip(positions, RAW_FIELDS.values())  # noqa: B905 (length checked)
-        ]
-        # One file is one partition (multiLine), read in order: the id's offset from the file's
-        # first id is the record's position in the file.
-        df = df.select(
-            *raw,
-            "_corrupt",
-            F.input_file_name().alias("_uri"),
-            F.monotonically_increasing_id().alias("_rid"),
-        )
+        def normal(column: str) -> Any:
+            # Spark may spell a URI differently (file:/ vs file:///, escapes).
+            decoded = F.url_decode(F.regexp_replace(column, r"\+", "%2B"))
+            return F.regexp_replace(decoded, "^file:/+", "/")
+
         lookup = self.spark.createDataFrame(
             [(_uri(path), path, i) for path, i in self.files.items()],
             "_uri_key string, source_file string, file_index int",
         )
-        # input_file_name() may spell the URI differently (file:/ vs file:///, escapes).
-        df = df.withColumn(
-            "_uri_norm",
-            F.regexp_replace(F.url_decode(F.regexp_replace("_uri", r"\+", "%2B")), "^file:/+", "/"),
+        lookup = lookup.withColumn("_uri_norm", normal("_uri_key")).drop("_uri_key")
+        df = df.withColumn("_uri_norm", normal(uri_column))
+        return df.join(F.broadcast(lookup), "_uri_norm", "left").drop("_uri_norm", uri_column)
+
+    def _read_whole(self, files: list[SourceFile]) -> DataFrame:
+        """Files that may hold a quoted newline: each read as one (``multiLine``) partition."""
+        from pyspark.sql import functions as F
+
+        field_count, positions = files[0].layout
+        df = (
+            self.spark.read.schema(_schema(field_count))
+            .options(multiLine=True, enforceSchema=True, **_CSV_OPTIONS)
+            .csv([_uri(f.path) for f in files])
         )
-        lookup = lookup.withColumn(
-            "_uri_norm",
-            F.regexp_replace(
-                F.url_decode(F.regexp_replace("_uri_key", r"\+", "%2B")), "^file:/+", "/"
-            ),
-        ).drop("_uri_key")
-        df = df.join(F.broadcast(lookup), "_uri_norm", "left")
+        # One file is one partition, read in order: the id's offset from the file's first id is
+        # the record's position in the file.
+        df = df.select(
+            *_raw_columns(positions),
+            "_corrupt",
+            F.input_file_name().alias("_uri"),
+            F.monotonically_increasing_id().alias("_rid"),
+        )
+        df = self._lookup(df, "_uri")
         first = F.min("_rid").over(_window("source_file"))
+        return df.select("*", (F.col("_rid") - first + 1).alias("ordinal")).drop("_rid")
+
+    def _read_lines(self, text: DataFrame, files: list[SourceFile]) -> DataFrame:
+        """Files without a multi-line record: their lines (split across tasks) parsed one by one."""
+        from pyspark.sql import functions as F
+
+        field_count, positions = files[0].layout
+        ours = text.filter(F.col("source_file").isin([f.path for f in files]))
+        parsed = ours.select(
+            F.from_csv("value", _ddl(field_count), _LINE_OPTIONS).alias("_r"),
+            "source_file",
+            "file_index",
+            (F.col("_line") - 1).alias("ordinal"),
+        )
+        fields = _raw_columns(positions, "_r.")
+        corrupt = F.col("_r._corrupt").alias("_corrupt")
+        return parsed.select(*fields, corrupt, "source_file", "file_index", "ordinal")
+
+    def _numbered_lines(self) -> tuple[DataFrame, set[str]]:
+        """Every input line with its physical line number; and the files to read whole."""
+        from pyspark.sql import functions as F
+
+        text = self.spark.read.text([_uri(s.path) for s in self.request.sources]).select(
+            "value",
+            F.col("_metadata.file_path").alias("_uri"),
+            F.col("_metadata.file_block_start").alias("_block"),
+            F.monotonically_increasing_id().alias("_rid"),
+        )
+        quotes = F.length("value") - F.length(F.regexp_replace("value", '"', ""))
+        blocks = (
+            text.groupBy("_uri", "_block")
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                F.min("_rid").alias("r0"),
+                F.max((quotes % 2).cast("int")).alias("odd"),
+            )
+            .collect()
+        )
+        # Blocks of a file in byte order: a line's number is the lines before its block plus its
+        # place in the block (ids within one task are consecutive and in file order).
+        bases = []
+        seen: dict[str, int] = defaultdict(int)
+        whole_uris = {b["_uri"] for b in blocks if b["odd"]}
+        for b in sorted(blocks, key=lambda b: (b["_uri"], b["_block"])):
+            bases.append((b["_uri"], b["_block"], seen[b["_uri"]] - b["r0"]))
+            seen[b["_uri"]] += b["n"]
+        base = self.spark.createDataFrame(bases, "_uri string, _block bigint, _base bigint")
+        numbered = text.join(F.broadcast(base), ["_uri", "_block"]).select(
+            "value", "_uri", (F.col("_base") + F.col("_rid") + 1).alias("_line")
+        )
+        numbered = self._lookup(numbered, "_uri")
+        uris = sorted({b["_uri"] for b in blocks})
+        named = {}
+        if uris:
+            probe = self.spark.createDataFrame([(u, u) for u in uris], "_u string, _key string")
+            named = {r["_key"]: r["source_file"] for r in self._lookup(probe, "_u").collect()}
+        if any(named.get(u) is None for u in uris):
+            raise EngineError("Spark reported an input file this run did not list")
+        whole = {named[u] for u in whole_uris}
+        # Line 1 is the header; blank lines are no records (as on every reader).
+        lines = numbered.filter((F.col("_line") > 1) & (F.col("value") != ""))
+        return lines, whole
+
+    def _read(self) -> DataFrame:
+        """Every record of the run: raw fields, source_file, file_index, ordinal, _malformed."""
+        from pyspark.sql import functions as F
+
+        lines, whole = self._numbered_lines()
+        groups: dict[tuple[int, tuple[int, ...]], list[SourceFile]] = defaultdict(list)
+        for source in self.request.sources:
+            groups[source.layout].append(source)
+        frames = []
+        for files in groups.values():
+            split = [f for f in files if f.path not in whole]
+            if split:
+                frames.append(self._read_lines(lines, split))
+            rest = [f for f in files if f.path in whole]
+            if rest:
+                frames.append(self._read_whole(rest))
+        raw = frames[0]
+        for frame in frames[1:]:
+            raw = raw.unionByName(frame)
         # Invalid UTF-8 decodes to U+FFFD on Spark; DuckDB's reader rejects such records.
         bad_text = F.lit(False)
         for name in RAW_FIELDS.values():
             bad_text = bad_text | F.coalesce(F.col(name).contains("\ufffd"), F.lit(False))
-        return df.select(
-            "*",
-            (F.col("_rid") - first + 1).alias("ordinal"),
-            (F.col("_corrupt").isNotNull() | bad_text).alias("_malformed"),
-        ).drop("_uri", "_uri_norm", "_rid")
+        return raw.withColumn("_malformed", F.col("_corrupt").isNotNull() | bad_text)
 
     def run(self) -> StageResult:
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
-        groups: dict[tuple[int, tuple[int, ...]], list[SourceFile]] = defaultdict(list)
-        for source in self.request.sources:
-            groups[source.layout].append(source)
-        frames = [self._read(files, i) for i, files in enumerate(groups.values())]
-        raw = frames[0]
-        for frame in frames[1:]:
-            raw = raw.unionByName(frame)
-        raw = raw.persist(StorageLevel.MEMORY_AND_DISK)
+        raw = self._read().persist(StorageLevel.MEMORY_AND_DISK)
         self.progress("reading files", None)
         if raw.filter(F.col("source_file").isNull()).limit(1).count():
             raise EngineError("Spark reported an input file this run did not list")
@@ -356,6 +411,48 @@ class _SparkStager:
 def _uri(path: str) -> str:
     """What Spark reads: s3:// URIs as they are (EMRFS), local paths as file:// URIs."""
     return path if s3.is_s3(path) else Path(path).as_uri()
+
+
+#: The CSV dialect both readers use: RFC 4180 quoting, every field text, broken records kept.
+_CSV_OPTIONS = {
+    "header": "true",
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": "_corrupt",
+    "quote": '"',
+    "escape": '"',
+    "encoding": "UTF-8",
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+}
+
+
+#: from_csv parses one line: no header, no file encoding (the text reader decoded it).
+_LINE_OPTIONS = {k: v for k, v in _CSV_OPTIONS.items() if k not in ("header", "encoding")}
+
+
+def _ddl(field_count: int) -> str:
+    return ", ".join([*(f"c{i} STRING" for i in range(field_count)), "_corrupt STRING"])
+
+
+def _schema(field_count: int) -> Any:
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    fields = [StructField(f"c{i}", StringType()) for i in range(field_count)]
+    return StructType([*fields, StructField("_corrupt", StringType())])
+
+
+def _raw_columns(positions: tuple[int, ...], prefix: str = "") -> list[Any]:
+    from pyspark.sql import functions as F
+
+    # What zip(strict=True) checked; that is 3.10 and EMR 7's Python is 3.9.
+    if len(positions) != len(RAW_FIELDS):
+        raise EngineError(
+            f"{len(positions)} column positions for {len(RAW_FIELDS)} contract columns"
+        )
+    return [
+        F.col(f"{prefix}c{p}").alias(name)
+        for p, name in zip(positions, RAW_FIELDS.values())  # noqa: B905 (length checked)
+    ]
 
 
 def _window(column: str) -> Any:

@@ -151,7 +151,7 @@ def _report(data: Any) -> RunReport:
         "skipped_files", "rows_read", "rows_written", "rows_rejected", "rejected_by_reason",
         "rows_duplicate", "partitions", "seconds", "rows_per_second",
     }  # fmt: skip
-    d = _obj(data, fields)
+    d = _obj(data, fields, optional={"compacted_runs"})
     if not isinstance(d["full_refresh"], bool):
         raise _Invalid("full_refresh is not a boolean")
     inputs = []
@@ -190,6 +190,9 @@ def _report(data: Any) -> RunReport:
         partitions=parts,
         seconds=_num(d["seconds"], "seconds"),
         rows_per_second=_num(d["rows_per_second"], "rows_per_second"),
+        compacted_runs=[
+            _run_id(r, "compacted run") for r in _list(d.get("compacted_runs", []), "compacted")
+        ],
     )
     try:
         report.check()
@@ -268,11 +271,18 @@ def check_reports_have_files(reports: list[RunReport], file_names: set[str], whe
     Engines name data files ``<run_id>_<n>.parquet`` and ``<run_id>.parquet`` (rejects), and only
     a full refresh deletes them, so a report without them was not written by a run: trusting it
     would make ``etl`` skip inputs that are not in the lake.
+
+    A compaction (``lake.compact``) rewrites runs' table files into its own and names those runs
+    in ``compacted_runs``; a report naming any must itself have files, as a run's must.
     """
     start = max((i for i, r in enumerate(reports) if r.full_refresh), default=0)
+    absorbed = {run for report in reports[start:] for run in report.compacted_runs}
     for report in reports[start:]:
+        if report.run_id in absorbed:
+            continue
         mine = any(n.startswith(report.run_id) for n in file_names)
-        if (report.rows_written or report.rows_rejected) and not mine:
+        claims = report.rows_written or report.rows_rejected or report.compacted_runs
+        if claims and not mine:
             name = f"{where}/{report.run_id}{REPORT_SUFFIX}"
             raise CorruptMetadataError(
                 name,

@@ -43,6 +43,8 @@ class RunReport:
     partitions: list[PartitionReport] = field(default_factory=list)
     seconds: float = 0.0
     rows_per_second: float = 0.0
+    compacted_runs: list[str] = field(default_factory=list)
+    """A compaction's report only: the runs whose table files it rewrote (``lake.compact``)."""
 
     def check(self) -> None:
         """Assert the reconciliation invariant; a failure means a bug, and nothing is committed."""
@@ -63,7 +65,10 @@ class RunReport:
             raise InvariantError(f"run {self.run_id}: unknown reject reasons {sorted(unknown)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.compacted_runs:  # a run's report keeps the shape it always had
+            del data["compacted_runs"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunReport:
