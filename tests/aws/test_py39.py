@@ -154,10 +154,35 @@ def test_the_zip_imports_on_python_39(tmp_path: Path) -> None:
     assert loaded <= set(expected), loaded - set(expected)
 
 
+#: What the job needs from the image's Python besides the zip: numpy (the input census,
+#: integrity.py). EC2's bootstrap installs it with boto3; EMR Serverless must ship it (README).
+IMAGE_PACKAGES = ("numpy>=1.20,<2.1",)
+
+
+@pytest.fixture(scope="session")
+def py39_site() -> str:
+    """A site folder with the image's packages for Python 3.9, installed once (PyPI) and cached."""
+    py39 = python39()
+    assert py39 is not None
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    site = cache / "clickstream-tests" / "py39-site"
+    if not (site / "numpy").is_dir():
+        proc = subprocess.run(
+            [py39, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            + ["--only-binary=:all:", "--target", str(site), *IMAGE_PACKAGES],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if proc.returncode != 0:
+            pytest.skip(f"numpy for Python 3.9 not installable here: {proc.stderr[-300:]}")
+    return str(site)
+
+
 @needs_python39
 @pytest.mark.spark
 @pytest.mark.slow
-def test_packaged_job_runs_on_python_39(tmp_path: Path) -> None:
+def test_packaged_job_runs_on_python_39(tmp_path: Path, py39_site: str) -> None:
     """spark-submit with Python 3.9 as driver and workers, as on EMR 7: same lake as DuckDB."""
     from clickstream.generate import generate
     from clickstream.pipeline import EtlOptions, run_etl
@@ -168,7 +193,7 @@ def test_packaged_job_runs_on_python_39(tmp_path: Path) -> None:
     src = generate(tmp_path / "in" / "raw.csv", 2_000, seed=13, bad_fraction=0.05)
     py39 = python39()
     assert py39 is not None
-    env = {"PYSPARK_PYTHON": py39, "PYSPARK_DRIVER_PYTHON": py39, "PYTHONPATH": ""}
+    env = {"PYSPARK_PYTHON": py39, "PYSPARK_DRIVER_PYTHON": py39, "PYTHONPATH": py39_site}
     report = spark_submit_job(archive, launcher, src, str(tmp_path / "lake"), env)
     assert report["engine"] == "spark" and report["rows_read"] == 2_000
     reference = tmp_path / "duck"

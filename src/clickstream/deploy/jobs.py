@@ -10,11 +10,12 @@ from clickstream.deploy.actions import Executor
 from clickstream.deploy.config import DeploySettings, names
 
 #: EMR 7 nodes run Python 3.9, which the job supports (tests/aws/test_py39.py); the driver
-#: also needs boto3 for the s3:// lake. pip on 3.9 picks the newest boto3 that supports 3.9.
+#: also needs boto3 (the s3:// lake) and numpy (the input census). pip on 3.9 picks the newest
+#: releases that support 3.9; already installed ones are kept.
 BOOTSTRAP = """#!/bin/bash
 set -euo pipefail
 python3 -m pip --version >/dev/null 2>&1 || sudo dnf install -y -q python3-pip
-sudo python3 -m pip install --quiet "boto3>=1.35.2"
+sudo python3 -m pip install --quiet "boto3>=1.35.2" "numpy>=1.20"
 """
 
 
