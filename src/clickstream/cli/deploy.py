@@ -46,6 +46,16 @@ def _print_outcomes(ex: Any) -> None:
             err_console.print(f"  {call[:300]}", highlight=False, soft_wrap=True)
 
 
+def _print_lake_runs(settings: Any) -> None:
+    from clickstream.deploy.runs import describe_run, lake_runs
+
+    # Raises ClickstreamError (a missing bucket, a damaged report): the CLI prints one line.
+    runs = lake_runs(settings)
+    out_console.print(f"lake {settings.lake_uri()}: " + ("last runs" if runs else "no runs yet"))
+    for run in runs:
+        out_console.print(describe_run(run), highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def deploy(
@@ -94,7 +104,8 @@ def register(app: typer.Typer) -> None:
         project: str = PROJECT,
         config: Path = CONFIG,
     ) -> None:
-        """Show the application and its last runs (or the cluster and its steps), and logs."""
+        """Show the application and its last runs (or the cluster and its steps), the schedule,
+        the logs, and the lake's last run reports (rows read, written, rejected)."""
         from clickstream.deploy.emr import cluster_status
         from clickstream.deploy.schedule import schedule_status
         from clickstream.deploy.serverless import application_status
@@ -112,19 +123,20 @@ def register(app: typer.Typer) -> None:
                 out_console.print(
                     f"  run {run['id']}: {run['state']}  {run['created']} {run['reason']}".rstrip()
                 )
-            return
-        info = cluster_status(ex, settings, cluster_id)
-        if not info:
-            err_console.print(f"no cluster named {settings.project}-etl")
-            raise typer.Exit(1)
-        out_console.print(
-            f"cluster {info['id']}: {info['state']} ({info['release']}) {info['reason']}".rstrip()
-        )
-        out_console.print(f"logs: {info['logs']}")
-        for step in info["steps"]:
-            out_console.print(
-                f"  step {step['id']} {step['name']}: {step['state']}  {step['logs']}"
-            )
+        else:
+            info = cluster_status(ex, settings, cluster_id)
+            if not info:
+                err_console.print(f"no cluster named {settings.project}-etl")
+                raise typer.Exit(1)
+            line = f"cluster {info['id']}: {info['state']} ({info['release']}) {info['reason']}"
+            out_console.print(line.rstrip())
+            out_console.print(f"logs: {info['logs']}")
+            out_console.print(schedule_status(ex, settings))
+            for step in info["steps"]:
+                out_console.print(
+                    f"  step {step['id']} {step['name']}: {step['state']}  {step['logs']}"
+                )
+        _print_lake_runs(settings)
 
     @app.command()
     def teardown(

@@ -40,7 +40,7 @@ def _run(ex: Executor, s: DeploySettings, ctx: Context) -> None:
         release = s.release_label or newest_release(ex)
         ctx["run"], ctx["start"] = ensure_run(ex, s, job_zip, launcher, release)
     else:
-        ctx["run"] = ensure_cluster(ex, s, *ctx["job"])
+        ctx["run"], ctx["start"] = ensure_cluster(ex, s, *ctx["job"])
 
 
 #: The deploy, in order; each step needs only the ones before it (teardown copes with any prefix).

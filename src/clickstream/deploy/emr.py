@@ -105,16 +105,13 @@ def step_args(s: DeploySettings, job_zip: str, launcher: str) -> list[str]:
     ]
 
 
-def ensure_cluster(
+def job_flow_params(
     ex: Executor, s: DeploySettings, job_zip: str, launcher: str, bootstrap: str
-) -> str | None:
-    running = active_clusters(ex, s)
-    if running:
-        ex.record(f"emr cluster {running[0]['Id']}", False, running[0]["Status"]["State"])
-        return str(running[0]["Id"])
+) -> dict[str, Any]:
+    """RunJobFlow's parameters: deploy uses them now and the schedule (emr-ec2) on every tick."""
     release = s.release_label or newest_release(ex)
     n = names(s)
-    params: dict[str, Any] = dict(
+    return dict(
         Name=n["cluster"],
         ReleaseLabel=release,
         Applications=[{"Name": "Spark"}],
@@ -165,10 +162,26 @@ def ensure_cluster(
         VisibleToAllUsers=True,
         Tags=cluster_tags(s),
     )
+
+
+def ensure_cluster(
+    ex: Executor, s: DeploySettings, job_zip: str, launcher: str, bootstrap: str
+) -> tuple[str | None, dict[str, Any]]:
+    """The project's active cluster, else a new one running the ETL step. Returns its id and
+    the RunJobFlow parameters (for the schedule)."""
+    params = job_flow_params(ex, s, job_zip, launcher, bootstrap)
+    running = active_clusters(ex, s)
+    if running:
+        ex.record(f"emr cluster {running[0]['Id']}", False, running[0]["Status"]["State"])
+        return str(running[0]["Id"]), params
     response = run_job_flow(ex, params)
     cluster_id = response["JobFlowId"] if response else None
-    ex.record(f"emr cluster {cluster_id or n['cluster']}", True, f"{release}, runs the ETL step")
-    return cluster_id
+    ex.record(
+        f"emr cluster {cluster_id or params['Name']}",
+        True,
+        f"{params['ReleaseLabel']}, runs the ETL step",
+    )
+    return cluster_id, params
 
 
 def cluster_status(ex: Executor, s: DeploySettings, cluster_id: str | None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""Scheduled incremental runs: an EventBridge Scheduler schedule that starts an EMR Serverless
-job run (universal target), with a role allowed exactly that call and passing exactly the job's
-role. The ETL is idempotent, so each run ingests only files it has not seen.
+"""Scheduled incremental runs: an EventBridge Scheduler schedule whose universal target makes
+the one call that starts the ETL (EMR Serverless StartJobRun, or EMR RunJobFlow of the same
+self-terminating cluster ``deploy`` starts), with a role allowed exactly that call and passing
+exactly the roles it needs. The ETL is idempotent, so each run ingests only files it has not seen.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ import json
 from typing import Any
 
 from clickstream.deploy.actions import Executor
-from clickstream.deploy.config import DeploySettings, tags
+from clickstream.deploy.config import DeploySettings, names, tags
 
 #: EventBridge Scheduler's universal target for EMR Serverless StartJobRun.
 TARGET_ARN = "arn:aws:scheduler:::aws-sdk:emrserverless:startJobRun"
+#: ...and for EMR RunJobFlow (emr-ec2: a new cluster per tick, ending after its step).
+EC2_TARGET_ARN = "arn:aws:scheduler:::aws-sdk:emr:runJobFlow"
 POLICY_NAME = "start-job-run"
 GONE = ("ResourceNotFoundException",)
 
@@ -49,6 +52,43 @@ def scheduler_policy(app_arn: str, job_role_arn: str) -> dict[str, Any]:
     }
 
 
+def ec2_scheduler_policy(
+    s: DeploySettings, service_role_arn: str, node_role_arn: str
+) -> dict[str, Any]:
+    """RunJobFlow only for clusters tagged as this project's, and passing the two roles it names
+    (the service role to EMR, the node role to EC2, as AWS's EMR policies scope them)."""
+    project_tag = {"StringEquals": {"aws:RequestTag/project": s.project}}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "StartTheEtlCluster",
+                "Effect": "Allow",
+                # AddTags: tags given to RunJobFlow are applied on create.
+                "Action": ["elasticmapreduce:RunJobFlow", "elasticmapreduce:AddTags"],
+                "Resource": ["*"],  # the cluster's ARN does not exist before the call
+                "Condition": project_tag,
+            },
+            {
+                "Sid": "PassTheServiceRole",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": [service_role_arn],
+                "Condition": {
+                    "StringEquals": {"iam:PassedToService": "elasticmapreduce.amazonaws.com"}
+                },
+            },
+            {
+                "Sid": "PassTheNodeRole",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": [node_role_arn],
+                "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            },
+        ],
+    }
+
+
 def _trust(account: str) -> str:
     return json.dumps(
         {
@@ -74,15 +114,10 @@ def ensure_schedule(ex: Executor, s: DeploySettings, start: dict[str, Any] | Non
             ex.change("scheduler", "delete_schedule", gone=GONE, Name=name)
         ex.record_deleted(f"schedule {name}", found is not None, "schedule = none: runs once")
         return
-    if s.runtime != "emr-serverless" or start is None:
-        ex.outcomes.append(
-            type(ex.outcomes[0])(
-                f"schedule {name}", "skipped", "scheduled runs need emr-serverless"
-            )
-        )
+    if start is None:  # nothing to start: the run step did not happen
+        ex.record_deleted(f"schedule {name}", False, "no run to schedule")
         return
     account = ex.read("sts", "get_caller_identity")["Account"]
-    app_arn = f"arn:aws:emr-serverless:{s.region}:{account}:/applications/{start['applicationId']}"
     role = role_name(s)
     role_found = ex.exists("iam", "get_role", ("NoSuchEntity",), RoleName=role)
     if role_found is None:
@@ -93,24 +128,36 @@ def ensure_schedule(ex: Executor, s: DeploySettings, start: dict[str, Any] | Non
             AssumeRolePolicyDocument=_trust(account),
             Tags=[{"Key": k, "Value": v} for k, v in tags(s).items()],
         )
+    if s.runtime == "emr-ec2":
+        iam_arn = f"arn:aws:iam::{account}:role/"
+        policy = ec2_scheduler_policy(
+            s, iam_arn + start["ServiceRole"], iam_arn + names(s)["instance_role"]
+        )
+        target, request, what = EC2_TARGET_ARN, dict(start), "RunJobFlow of the ETL cluster"
+    else:
+        app = start["applicationId"]
+        app_arn = f"arn:aws:emr-serverless:{s.region}:{account}:/applications/{app}"
+        policy = scheduler_policy(app_arn, start["executionRoleArn"])
+        # Tags would need emr-serverless:TagResource too; the schedule's runs go untagged.
+        request = {k: v for k, v in start.items() if k != "tags"}
+        # One run per tick, the scheduler's own retries included.
+        request["clientToken"] = "<aws.scheduler.execution-id>"
+        target, what = TARGET_ARN, "StartJobRun on the ETL only"
     ex.change(
         "iam",
         "put_role_policy",
         RoleName=role,
         PolicyName=POLICY_NAME,
-        PolicyDocument=json.dumps(scheduler_policy(app_arn, start["executionRoleArn"])),
+        PolicyDocument=json.dumps(policy),
     )
-    ex.record(f"iam role {role}", role_found is None, "scheduler: StartJobRun on the ETL only")
-    # Tags would need emr-serverless:TagResource too; the schedule's runs go untagged.
-    request = {k: v for k, v in start.items() if k != "tags"}
-    request["clientToken"] = "<aws.scheduler.execution-id>"  # one run per tick, retries included
+    ex.record(f"iam role {role}", role_found is None, f"scheduler: {what}")
     params: dict[str, Any] = {
         "Name": name,
         "ScheduleExpression": s.schedule,
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "State": "ENABLED",
         "Target": {
-            "Arn": TARGET_ARN,
+            "Arn": target,
             "RoleArn": f"arn:aws:iam::{account}:role/{role}",
             "Input": json.dumps(request, sort_keys=True),
         },
