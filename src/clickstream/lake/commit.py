@@ -70,7 +70,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def _no_symlinked_folders(layout: LakeLayout) -> None:
     """A writer never writes through a link: each folder it writes to must be a real one."""
-    for folder in (layout.table, layout.rejected, layout.runs, layout.staging_root):
+    for folder in (layout.table, layout.rejected, layout.index, layout.runs, layout.staging_root):
         if folder.is_symlink():
             raise LakeError(
                 f"{folder} is a symbolic link; a writer never writes through one (replace it "
@@ -106,10 +106,11 @@ def plan(layout: LakeLayout, run_id: str, report: RunReport, replace_all: bool) 
         [str(src.relative_to(staging)), str(src.relative_to(staging))]
         for src in data_files(staging / layout.table.name)
         + data_files(staging / layout.rejected.name)
+        + data_files(staging / layout.index.name)
     ]
     deletes = []
     if replace_all:
-        old = data_files(layout.table) + data_files(layout.rejected)
+        old = data_files(layout.table) + data_files(layout.rejected) + data_files(layout.index)
         deletes = [str(p.relative_to(layout.root)) for p in old]
     return {"run_id": run_id, "moves": moves, "deletes": deletes, "report": report.to_dict()}
 
@@ -165,6 +166,7 @@ def _apply(layout: LakeLayout, entry: metadata.LocalCommit) -> None:
     if entry.deletes:
         _prune_empty_dirs(layout.table)
         _prune_empty_dirs(layout.rejected)
+        _prune_empty_dirs(layout.index)
     write_json_atomic(layout.report(entry.run_id), entry.report.to_dict())
     layout.commit_log(entry.run_id).unlink(missing_ok=True)
     shutil.rmtree(staging, ignore_errors=True)

@@ -13,6 +13,9 @@ UTC = timezone.utc  # noqa: UP017
 
 TABLE = "clickstream"
 REJECTED_TABLE = "clickstream_rejected"
+#: Per-partition event-id index (``_index/year=/month=/<run_id>_<n>.parquet``): only the ETL's
+#: duplicate check reads it; the ``_`` keeps Hive-style readers (Athena, Spark) away from it.
+INDEX = "_index"
 
 #: Every run id ``new_run_id`` makes; anything read back from the lake must match it.
 RUN_ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
@@ -35,6 +38,10 @@ class LakeLayout:
     @property
     def rejected(self) -> Path:
         return self.root / REJECTED_TABLE
+
+    @property
+    def index(self) -> Path:
+        return self.root / INDEX
 
     @property
     def runs(self) -> Path:

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickstream.errors import CorruptMetadataError, InvariantError
-from clickstream.lake.layout import REJECTED_TABLE, RUN_ID_PATTERN, TABLE
+from clickstream.lake.layout import INDEX, REJECTED_TABLE, RUN_ID_PATTERN, TABLE
 from clickstream.lake.report import InputFileReport, PartitionReport, RunReport
 
 #: Largest commit log or run report read back (a full refresh of ~300k files fits).
 MAX_BYTES = 64 * 1024 * 1024
 #: Folders a commit may move files into or delete files from.
-DATA_FOLDERS = (TABLE, REJECTED_TABLE)
+DATA_FOLDERS = (TABLE, REJECTED_TABLE, INDEX)
 REPORT_SUFFIX = ".json"
 COMMIT_SUFFIX = ".commit.json"
 

@@ -37,7 +37,7 @@ from clickstream.errors import LakeError
 from clickstream.lake import metadata
 from clickstream.lake.commit import data_files
 from clickstream.lake.faults import fault
-from clickstream.lake.layout import REJECTED_TABLE, TABLE, LakeLayout
+from clickstream.lake.layout import INDEX, REJECTED_TABLE, TABLE, LakeLayout
 from clickstream.lake.report import RunReport
 from clickstream.lake.scratch import local_scratch
 
@@ -202,9 +202,11 @@ class S3Lake:
 
     def commit(self, run_id: str, staging: Path, report: RunReport, replace_all: bool) -> None:
         local = LakeLayout(staging)
-        files = data_files(local.table) + data_files(local.rejected)
+        files = data_files(local.table) + data_files(local.rejected) + data_files(local.index)
         uploads = [str(p.relative_to(staging)) for p in files]
-        deletes = (self._keys(TABLE) + self._keys(REJECTED_TABLE)) if replace_all else []
+        deletes = []
+        if replace_all:
+            deletes = self._keys(TABLE) + self._keys(REJECTED_TABLE) + self._keys(INDEX)
         log_key = self.key("_runs", f"{run_id}.commit.json")
         fault("before_commit")
         self._put_json(log_key, {"run_id": run_id, "uploads": uploads, "deletes": deletes})
@@ -221,6 +223,10 @@ class S3Lake:
 
     def partition_files(self, year: int, month: int) -> list[str]:
         keys = self._keys(TABLE, LakeLayout.partition(year, month))
+        return [f"s3://{self.bucket}/{k}" for k in sorted(keys) if k.endswith(".parquet")]
+
+    def index_files(self, year: int, month: int) -> list[str]:
+        keys = self._keys(INDEX, LakeLayout.partition(year, month))
         return [f"s3://{self.bucket}/{k}" for k in sorted(keys) if k.endswith(".parquet")]
 
     def rejected_files(self) -> list[str]:

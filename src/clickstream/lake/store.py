@@ -51,6 +51,9 @@ class LakeStore(Protocol):
 
     def partition_files(self, year: int, month: int) -> list[str]: ...
 
+    def index_files(self, year: int, month: int) -> list[str]:
+        """The partition's event-id index files (see ``lake.index``)."""
+
     def rejected_files(self) -> list[str]: ...
 
     def table_files(self) -> list[str]:
@@ -127,6 +130,9 @@ class LocalLake:
 
     def partition_files(self, year: int, month: int) -> list[str]:
         return _real_files(self.layout.table / self.layout.partition(year, month))
+
+    def index_files(self, year: int, month: int) -> list[str]:
+        return _real_files(self.layout.index / self.layout.partition(year, month))
 
     def rejected_files(self) -> list[str]:
         return _real_files(self.layout.rejected)
