@@ -27,7 +27,13 @@ from clickstream.errors import LakeError, StreamError
 from clickstream.stream.prefetch import ReadAhead
 from clickstream.stream.records import encode_sql
 from clickstream.stream.tables import StreamLayout
-from clickstream.stream.transports import PAST, Transport, open_transport
+from clickstream.stream.transports import (
+    PAST,
+    Transport,
+    concatenated,
+    open_transport,
+    resp_bulk_sql,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +134,9 @@ def _partition(path: str) -> tuple[int, int]:
     return int(parts["year"]), int(parts["month"])
 
 
-def _in_event_time_order(con: Any, files: list[str], start: int) -> Iterator[Any]:
+def _in_event_time_order(
+    con: Any, files: list[str], start: int, framed: bool = False
+) -> Iterator[Any]:
     """The run's records from position ``start`` on, as Arrow batches of at most CHUNK.
 
     Partitions are months, so sorting each month alone (in month order) gives the run's
@@ -144,15 +152,11 @@ def _in_event_time_order(con: Any, files: list[str], start: int) -> Iterator[Any
         if skip >= rows:
             skip -= rows
             continue
+        frame = f", {resp_bulk_sql('payload')} AS frame" if framed else ""
         yield from con.execute(
-            f"SELECT payload, key, event_id FROM ({encode_sql(source)}) OFFSET {skip}"
-        ).fetch_record_batch(CHUNK)
+            f"SELECT payload, key, event_id{frame} FROM ({encode_sql(source)}) OFFSET {skip}"
+        ).to_arrow_reader(CHUNK)
         skip = 0
-
-
-def _chunks(batches: Iterator[Any]) -> Iterator[tuple[Any, list[bytes], list[str]]]:
-    for batch in batches:
-        yield batch, batch.column(0).to_pylist(), batch.column(1).to_pylist()
 
 
 class Publisher:
@@ -224,7 +228,7 @@ class Publisher:
             start = entry.events
         sent = 0
         if start < entry.events:
-            reader: ReadAhead[tuple[Any, list[bytes], list[str]]] | None = None
+            reader: ReadAhead[Any] | None = None
             spill = tempfile.mkdtemp(prefix="clickstream-publish-")
             con = duckdb.connect()
             try:
@@ -232,22 +236,33 @@ class Publisher:
                 # The run is sorted by event time before it goes out: bound it, spill the rest.
                 con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
                 con.execute(f"SET temp_directory = '{spill}'")
-                reader = ReadAhead(_chunks(_in_event_time_order(con, files, start)))
+                # Redis: the records go out framed by DuckDB, no Python object per record.
+                packed = getattr(self.transport, "publish_frames", None)
+                reader = ReadAhead(_in_event_time_order(con, files, start, packed is not None))
                 position = start
                 since = self._checkpoint_time() if entry.run_id in self._saved else None
                 # Kinesis: saved before each chunk, its time bounds the look-up after a crash.
                 # Redis refuses repeated ids, so once per run (the run's seq) is enough there.
                 before_each = hasattr(self.transport, "already")
                 save_checkpoint(self.path, checkpoint)
-                for batch, payloads, keys in reader:
+                for batch in reader:
+                    if before_each:
+                        save_checkpoint(self.path, checkpoint)
                     if since is not None:  # the first chunk after a crash, on a broker that
                         payloads, keys = self._unsent(batch, since)  # cannot refuse repeats
                         since = None
-                    if before_each:
-                        save_checkpoint(self.path, checkpoint)
-                    self.transport.publish(entry.seq, position, payloads, keys)
+                        self.transport.publish(entry.seq, position, payloads, keys)
+                        sent += len(payloads)
+                    elif packed is not None:
+                        frames = concatenated(batch.column(3))
+                        packed(entry.seq, position, batch.num_rows, frames)
+                        sent += batch.num_rows
+                    else:
+                        payloads = batch.column(0).to_pylist()
+                        keys = batch.column(1).to_pylist()
+                        self.transport.publish(entry.seq, position, payloads, keys)
+                        sent += len(payloads)
                     position += batch.num_rows
-                    sent += len(payloads)
                     # A kill here (the chunk is on the stream, the checkpoint is behind) is the
                     # hard case: the stream's own last id must carry the resume point.
                     self._maybe_fault()

@@ -174,6 +174,32 @@ class RedisTransport:
         args = [run_seq, first, *payloads]
         self._call("publishing", lambda: self._script(keys=[self.stream], args=args))
 
+    def publish_frames(self, run_seq: int, first: int, count: int, frames: Any) -> None:
+        """``publish`` for ``count`` payloads already framed as RESP bulk strings, back to back
+        (see resp_bulk_sql): the frames go to the socket as they are, with no per-record Python
+        (redis-py packing 10,000 arguments cost more CPU than encoding them in DuckDB)."""
+        script = _PUBLISH_LUA.encode()
+        head = [b"EVAL", script, b"1", self.stream.encode(), b"%d" % run_seq, b"%d" % first]
+        header = b"*%d\r\n" % (len(head) + count) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(part), part) for part in head
+        )
+
+        def send() -> None:
+            import redis
+
+            pool = self.client.connection_pool
+            conn = pool.get_connection()
+            try:
+                conn.send_packed_command([header, frames], check_health=True)
+                conn.read_response()
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()  # a half-sent frame must not be followed on this connection
+                raise
+            finally:
+                pool.release(conn)
+
+        self._call("publishing", send)
+
     def _stream_info(self) -> Any:
         return self.client.xinfo_stream(self.stream)
 
@@ -245,6 +271,26 @@ class RedisTransport:
 
     def close(self) -> None:
         self.client.close()
+
+
+def resp_bulk_sql(column: str) -> str:
+    """SQL for ``column`` (BLOB) as a RESP bulk string: ``$<length>\\r\\n<bytes>\\r\\n``."""
+    crlf = "(chr(13) || chr(10))"
+    return (
+        f"CAST('$' || octet_length({column}) || {crlf} AS BLOB) || {column} || CAST({crlf} AS BLOB)"
+    )
+
+
+def concatenated(values: Any) -> memoryview:
+    """The values of an Arrow binary array back to back, without copying: its data buffer."""
+    import pyarrow as pa
+
+    if values.null_count:
+        raise StreamError("a record to publish is NULL")
+    raw = memoryview(values.buffers()[1])
+    offsets = raw.cast("q") if pa.types.is_large_binary(values.type) else raw.cast("i")
+    lo, hi = offsets[values.offset], offsets[values.offset + len(values)]
+    return memoryview(values.buffers()[2])[lo:hi]
 
 
 def _text(value: Any) -> str:
