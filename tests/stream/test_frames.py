@@ -20,7 +20,8 @@ def resp(values: list[bytes]) -> bytes:
 def framed(values: list[bytes]) -> pa.Array:
     con = duckdb.connect()
     con.register("t", pa.table({"i": range(len(values)), "p": pa.array(values, pa.binary())}))
-    return con.execute(f"SELECT {resp_bulk_sql('p')} AS f FROM t ORDER BY i").to_arrow_table().column(0)
+    sql = f"SELECT {resp_bulk_sql('p')} AS f FROM t ORDER BY i"
+    return con.execute(sql).to_arrow_table().column(0)
 
 
 def test_duckdb_frames_equal_the_protocol():
