@@ -15,6 +15,7 @@ from clickstream.generate import generate
 from clickstream.lake.commit import FAULT_ENV
 from clickstream.pipeline import EtlOptions, run_etl
 from tests.conftest import lake_rows, write_csv
+from tests.integration.test_dedupe_index import index_matches_data
 
 
 def etl_cmd(src: Path, lake: Path) -> list[str]:
@@ -77,6 +78,7 @@ def test_killed_mid_commit_is_rolled_forward(tmp_path: Path, lake_with_history: 
     assert again.input_files == [] and again.skipped_files
     assert snapshot(lake)[1] == snapshot(clean)[1]
     assert not list((lake / "_runs").glob("*.commit.json"))
+    index_matches_data(lake)  # the event-id index was rolled forward with the data
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +111,4 @@ def test_sigkill_at_any_moment(lake_with_history: Path, big_input, delay: float)
     after = snapshot(lake)
     assert len(after[1]) == len(before[1]) + written
     assert after[1] == snapshot(clean)[1]
+    index_matches_data(lake)
