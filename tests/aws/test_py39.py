@@ -155,8 +155,9 @@ def test_the_zip_imports_on_python_39(tmp_path: Path) -> None:
 
 
 #: What the job needs from the image's Python besides the zip: numpy (the input census,
-#: integrity.py). EC2's bootstrap installs it with boto3; EMR Serverless must ship it (README).
-IMAGE_PACKAGES = ("numpy>=1.20,<2.1",)
+#: integrity.py) and boto3 (the s3:// lake), as EC2's bootstrap installs them (pip on 3.9 picks
+#: the newest releases that still support 3.9); EMR Serverless must ship them (README).
+IMAGE_PACKAGES = ("numpy>=1.20", "boto3>=1.35.2")
 
 
 @pytest.fixture(scope="session")
@@ -166,7 +167,7 @@ def py39_site() -> str:
     assert py39 is not None
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     site = cache / "clickstream-tests" / "py39-site"
-    if not (site / "numpy").is_dir():
+    if not all((site / name).is_dir() for name in ("numpy", "boto3", "botocore")):
         proc = subprocess.run(
             [py39, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
             + ["--only-binary=:all:", "--target", str(site), *IMAGE_PACKAGES],
@@ -175,7 +176,7 @@ def py39_site() -> str:
             timeout=300,
         )
         if proc.returncode != 0:
-            pytest.skip(f"numpy for Python 3.9 not installable here: {proc.stderr[-300:]}")
+            pytest.skip(f"numpy/boto3 for Python 3.9 not installable: {proc.stderr[-300:]}")
     return str(site)
 
 
@@ -199,3 +200,31 @@ def test_packaged_job_runs_on_python_39(tmp_path: Path, py39_site: str) -> None:
     reference = tmp_path / "duck"
     run_etl(EtlOptions(input=str(src), lake=str(reference)))
     assert lake_rows(tmp_path / "lake") == lake_rows(reference)
+
+
+@needs_python39
+@pytest.mark.spark
+@pytest.mark.slow
+def test_packaged_job_writes_an_s3_lake_on_python_39(tmp_path: Path, py39_site: str, aws) -> None:
+    """As on EMR: Python 3.9 with the bootstrap's boto3 commits an s3:// lake (moto server),
+    the lock's conditional put included; the lake equals DuckDB's."""
+    from clickstream.generate import generate
+    from clickstream.pipeline import EtlOptions, run_etl
+    from tests.conftest import lake_rows
+    from tests.engines.test_emr_job import download
+    from tests.engines.test_spark_deploy import spark_submit_job
+
+    bucket = f"py39-{os.getpid()}-{tmp_path.name[-8:]}".lower().replace("_", "-")
+    aws.create_bucket(Bucket=bucket)
+    archive, launcher = build_spark_artifact(tmp_path / "dist")
+    src = generate(tmp_path / "in" / "raw.csv.gz", 1_500, seed=17, bad_fraction=0.05)
+    py39 = python39()
+    assert py39 is not None
+    env = {"PYSPARK_PYTHON": py39, "PYSPARK_DRIVER_PYTHON": py39, "PYTHONPATH": py39_site}
+    report = spark_submit_job(archive, launcher, src, f"s3://{bucket}/lake", env, cwd=tmp_path)
+    assert report["rows_read"] == 1_500
+    fetched = tmp_path / "fetched"
+    download(aws, bucket, "lake", fetched)
+    reference = tmp_path / "duck"
+    run_etl(EtlOptions(input=str(src), lake=str(reference)))
+    assert lake_rows(fetched) == lake_rows(reference)
