@@ -109,3 +109,59 @@ def test_same_partitions_and_file_schema(lakes) -> None:
 def test_spark_rerun_is_idempotent(lakes, inputs: Path) -> None:
     again = run_etl(EtlOptions(input=str(inputs), lake=lakes["spark"][0], engine="spark"))
     assert again.input_files == [] and len(again.skipped_files) == 5
+
+
+BLANKS = [
+    "u1,https://a.com/,1600000000,Chrome,Linux,1x1",
+    "",
+    "u2,https://a.com/,abc,Chrome,Linux,1x1",
+    "u3,https://a.com/,1600000000,Chrome",
+    "",
+    "",
+    "u4,https://a.com/,abc,Chrome,Linux,1x1",
+    "u5,bad-url,1600000000,Chrome,Linux,1x1",
+]
+#: Physical lines of BLANKS' rejects (header = line 1): u2, u3, u4, u5.
+BLANK_LINES = [4, 5, 8, 9]
+
+
+def _rejected(lake: Path) -> list[tuple]:
+    rows = lake_rows(lake, "clickstream_rejected")
+    return [(r["line_number"], r["raw_line"].split(",")[0], r["reject_reason"]) for r in rows]
+
+
+def test_spark_line_numbers_are_physical_after_blank_lines(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "blank.csv", BLANKS)
+    run_etl(EtlOptions(input=str(src), lake=tmp_path / "spark", engine="spark"))
+    assert [n for n, *_ in _rejected(tmp_path / "spark")] == BLANK_LINES
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the DuckDB engine numbers rule rejects by record but malformed ones by physical "
+    "line, so after a blank line both are off; engines/duckdb.py needs the blank lines' "
+    "positions (issue #11)",
+)
+def test_duckdb_line_numbers_agree_after_blank_lines(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "blank.csv", BLANKS)
+    run_etl(EtlOptions(input=str(src), lake=tmp_path / "duck", engine="duckdb"))
+    assert [n for n, *_ in _rejected(tmp_path / "duck")] == BLANK_LINES
+
+
+def test_a_file_split_across_tasks_keeps_line_numbers(tmp_path: Path) -> None:
+    """One file read as many blocks (a tiny split size) numbers its lines as DuckDB does."""
+    from clickstream.engines.spark import get_session
+
+    src = generate(tmp_path / "in" / "big.csv", 30_000, seed=9, bad_fraction=0.05)
+    active = get_session()
+    active.conf.set("spark.sql.files.maxPartitionBytes", str(256 * 1024))
+    try:
+        run_etl(EtlOptions(input=str(src), lake=tmp_path / "spark", engine="spark"))
+        blocks = active.read.text(str(src)).rdd.getNumPartitions()
+    finally:
+        active.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert blocks > 8
+    run_etl(EtlOptions(input=str(src), lake=tmp_path / "duck", engine="duckdb"))
+    duck, spark = _rejected(tmp_path / "duck"), _rejected(tmp_path / "spark")
+    assert len(duck) > 1000 and duck == spark
+    assert lake_rows(tmp_path / "duck") == lake_rows(tmp_path / "spark")

@@ -191,37 +191,43 @@ class _SparkStager:
             F.col("_metadata.file_block_start").alias("_block"),
             F.monotonically_increasing_id().alias("_rid"),
         )
-        quotes = F.length("value") - F.length(F.regexp_replace("value", '"', ""))
+        # Only lines holding a quote need counting (translate is a plain character map).
+        odd = F.when(
+            F.col("value").contains('"'),
+            ((F.length("value") - F.length(F.translate("value", '"', ""))) % 2).cast("int"),
+        ).otherwise(F.lit(0))
         blocks = (
             text.groupBy("_uri", "_block")
-            .agg(
-                F.count(F.lit(1)).alias("n"),
-                F.min("_rid").alias("r0"),
-                F.max((quotes % 2).cast("int")).alias("odd"),
-            )
+            .agg(F.count(F.lit(1)).alias("n"), F.min("_rid").alias("r0"), F.max(odd).alias("odd"))
             .collect()
         )
-        # Blocks of a file in byte order: a line's number is the lines before its block plus its
-        # place in the block (ids within one task are consecutive and in file order).
-        bases = []
-        seen: dict[str, int] = defaultdict(int)
-        whole_uris = {b["_uri"] for b in blocks if b["odd"]}
-        for b in sorted(blocks, key=lambda b: (b["_uri"], b["_block"])):
-            bases.append((b["_uri"], b["_block"], seen[b["_uri"]] - b["r0"]))
-            seen[b["_uri"]] += b["n"]
-        base = self.spark.createDataFrame(bases, "_uri string, _block bigint, _base bigint")
-        numbered = text.join(F.broadcast(base), ["_uri", "_block"]).select(
-            "value", "_uri", (F.col("_base") + F.col("_rid") + 1).alias("_line")
-        )
-        numbered = self._lookup(numbered, "_uri")
         uris = sorted({b["_uri"] for b in blocks})
-        named = {}
+        files: dict[str, tuple[str, int]] = {}
         if uris:
             probe = self.spark.createDataFrame([(u, u) for u in uris], "_u string, _key string")
-            named = {r["_key"]: r["source_file"] for r in self._lookup(probe, "_u").collect()}
-        if any(named.get(u) is None for u in uris):
+            for r in self._lookup(probe, "_u").collect():
+                if r["source_file"] is not None:
+                    files[r["_key"]] = (r["source_file"], r["file_index"])
+        if any(u not in files for u in uris):
             raise EngineError("Spark reported an input file this run did not list")
-        whole = {named[u] for u in whole_uris}
+        # Blocks of a file in byte order: a line's number is the lines before its block plus its
+        # place in the block (ids within one task are consecutive and in file order). The few
+        # blocks carry the file's name too, so no row is matched by its URI.
+        bases = []
+        seen: dict[str, int] = defaultdict(int)
+        for b in sorted(blocks, key=lambda b: (b["_uri"], b["_block"])):
+            bases.append((b["_uri"], b["_block"], seen[b["_uri"]] - b["r0"], *files[b["_uri"]]))
+            seen[b["_uri"]] += b["n"]
+        base = self.spark.createDataFrame(
+            bases, "_uri string, _block bigint, _base bigint, source_file string, file_index int"
+        )
+        numbered = text.join(F.broadcast(base), ["_uri", "_block"]).select(
+            "value",
+            "source_file",
+            "file_index",
+            (F.col("_base") + F.col("_rid") + 1).alias("_line"),
+        )
+        whole = {files[b["_uri"]][0] for b in blocks if b["odd"]}
         # Line 1 is the header; blank lines are no records (as on every reader).
         lines = numbered.filter((F.col("_line") > 1) & (F.col("value") != ""))
         return lines, whole
