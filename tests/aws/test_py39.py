@@ -7,7 +7,8 @@ registry). One edge is cut: ``clickstream/cli/__init__.py`` imports the typer ap
 vermin with a 3.9 target on exactly those modules; every module imported by a real Python 3.9
 from the built zip (catches what vermin cannot: ``isinstance(x, A | B)``, a ``X | None`` alias
 evaluated at import); the packaged job run end to end by spark-submit with Python 3.9 as driver
-and workers, its lake compared with DuckDB's.
+and workers (with the image's numpy and boto3), its lake, local and s3:// on the moto server,
+compared with DuckDB's.
 """
 
 from __future__ import annotations
