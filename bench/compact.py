@@ -49,11 +49,11 @@ def timings(lake: Path, repeat: int) -> dict[str, float]:
     session = open_lake(lake)
     out = {}
     for name, sql in QUERIES.items():
-        session.execute(sql).fetch_arrow_table()  # warm: metadata and OS cache
+        session.execute(sql).to_arrow_table()  # warm: metadata and OS cache
         times = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            session.execute(sql).fetch_arrow_table()
+            session.execute(sql).to_arrow_table()
             times.append(time.perf_counter() - t0)
         out[name] = statistics.median(times)
     return out
