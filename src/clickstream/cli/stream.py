@@ -172,8 +172,10 @@ def top(
     """Live view: events/s, consumer lag, active visitors, page views per minute, top pages."""
     check_seconds(duration, "--duration")
     from clickstream.stream.live import run_top
+    from clickstream.stream.tables import require_local
     from clickstream.stream.transports import open_transport
 
+    require_local(lake, "top")
     transport = open_transport(from_, lake)
     try:
         run_top(

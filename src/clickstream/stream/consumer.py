@@ -26,7 +26,7 @@ from clickstream.errors import LakeError, StreamError
 from clickstream.stream import commit as lake
 from clickstream.stream.records import decode
 from clickstream.stream.stats import BatchSettings, BatchSummary, write_batch
-from clickstream.stream.tables import StreamLayout
+from clickstream.stream.tables import StreamLayout, require_local
 from clickstream.stream.transports import Records, Transport, open_transport
 
 log = logging.getLogger(__name__)
@@ -76,13 +76,9 @@ def _fault(point: str) -> None:
 
 class Consumer:
     def __init__(self, options: ConsumerOptions, transport: Transport | None = None) -> None:
-        from clickstream import s3
-
-        if s3.is_s3(options.lake):
-            raise StreamError(
-                "stream stats commits into a local lake only (s3:// is not supported yet)"
-            )
         from clickstream.lake.store import open_store
+
+        require_local(options.lake, "stats")
 
         if not open_store(options.lake).exists():
             raise LakeError(f"no lake at {options.lake} (run `clickstream etl` first)")

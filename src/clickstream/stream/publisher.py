@@ -26,7 +26,7 @@ from typing import Any
 from clickstream.errors import LakeError, StreamError
 from clickstream.stream.prefetch import ReadAhead
 from clickstream.stream.records import encode_sql
-from clickstream.stream.tables import StreamLayout
+from clickstream.stream.tables import StreamLayout, require_local
 from clickstream.stream.transports import (
     PAST,
     Transport,
@@ -161,11 +161,9 @@ def _in_event_time_order(
 
 class Publisher:
     def __init__(self, lake: str, url: str | None, transport: Transport | None = None) -> None:
-        from clickstream import s3
         from clickstream.lake.store import open_store
 
-        if s3.is_s3(lake):
-            raise StreamError("stream publish reads a local lake only (s3:// is not supported yet)")
+        require_local(lake, "publish")
         self.store = open_store(lake)
         if not self.store.exists():
             raise LakeError(f"no lake at {lake} (run `clickstream etl` first)")

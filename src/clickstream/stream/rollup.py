@@ -12,7 +12,7 @@ from datetime import datetime
 
 from clickstream.errors import ConfigError
 from clickstream.stream.stats import HLL_LG_K
-from clickstream.stream.tables import connect
+from clickstream.stream.tables import connect, require_local
 
 PERIODS = {"hour": "1 HOUR", "day": "1 DAY"}
 
@@ -30,6 +30,7 @@ def rollup(lake: str, by: str = "day", group: str = "stats") -> list[Period]:
 
     if by not in PERIODS:
         raise ConfigError(f"--by {by}: choose one of {', '.join(PERIODS)}")
+    require_local(lake, "rollup")
     con = connect(lake)
     try:
         rows = con.execute(

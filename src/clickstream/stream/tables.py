@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from clickstream.contract.schema import Column
+from clickstream.errors import StreamError
 
 if TYPE_CHECKING:
     import duckdb
@@ -117,6 +118,17 @@ def stream_facts_sql(files: str | list[str]) -> str:
         f"SELECT * FROM read_parquet({source}, hive_partitioning = true, "
         f"hive_types = {{'{GROUP_KEY}': VARCHAR}}, union_by_name = true)"
     )
+
+
+def require_local(lake: str, command: str) -> None:
+    """Refuse an s3:// lake in one line: the stream commits and reads batch files locally."""
+    from clickstream import s3
+
+    if s3.is_s3(lake):
+        raise StreamError(
+            f"stream {command} needs a local lake ({lake}: s3:// lakes are not supported by the "
+            "stream commands yet; run them on a local copy or with the lake on local disk)"
+        )
 
 
 def stream_fact_files(store: LakeStore) -> list[str]:

@@ -256,8 +256,16 @@ class RedisTransport:
         self._call("acknowledging", send)
 
     def backlog(self, group: str, cap: int = 100_000) -> int | None:
+        import redis
+
         def look() -> int:
-            for g in self.client.xinfo_groups(self.stream):
+            try:
+                groups = self.client.xinfo_groups(self.stream)
+            except redis.ResponseError as err:
+                if "no such key" in str(err).lower():
+                    return 0  # nothing published yet: nothing to consume
+                raise
+            for g in groups:
                 info = _keys(g)
                 if _text(info["name"]) != group:
                     continue
