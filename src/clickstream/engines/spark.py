@@ -385,8 +385,10 @@ class _SparkStager:
         # The first occurrence wins: files in path order, then position in the file (as DuckDB).
         first = Window.partitionBy("event_id").orderBy("file_index", "ordinal")
         kept = valid.withColumn("_n", F.row_number().over(first)).filter("_n = 1")
+        # From the cached valid rows, not from ``kept``: that would run the window (a shuffle of
+        # every column) once more. Dedupe never empties a partition, so the months are the same.
         touched = [
-            (r["year"], r["month"]) for r in kept.select("year", "month").distinct().collect()
+            (r["year"], r["month"]) for r in valid.select("year", "month").distinct().collect()
         ]
         seen = self._existing_ids(touched)
         if seen is not None:
