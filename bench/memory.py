@@ -1,6 +1,7 @@
 """Peak RSS of the ETL on a large input under a --memory-limit.
 
-Usage: python bench/memory.py [--rows 10000000] [--memory-limit 2GB]
+Usage: python bench/memory.py [--rows 10000000] [--memory-limit 512MB] [--input file.csv.gz]
+Without --memory-limit the ETL runs with its defaults. --input reuses a generated file.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from _common import etl_cmd, generate, scratch
 
@@ -22,17 +24,19 @@ LAUNCHER = (
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument("--memory-limit", default=None)
+    parser.add_argument("--input", default=None)
     args = parser.parse_args()
     with scratch("mem") as work:
-        src = generate(work / "clickstream.csv.gz", args.rows)
-        etl = etl_cmd(src, work / "lake", "--memory-limit", args.memory_limit)
+        src = Path(args.input) if args.input else generate(work / "clickstream.csv.gz", args.rows)
+        limit = ["--memory-limit", args.memory_limit] if args.memory_limit else []
+        etl = etl_cmd(src, work / "lake", *limit)
         t0 = time.perf_counter()
         out = subprocess.run(
             [sys.executable, "-c", LAUNCHER, *etl], check=True, capture_output=True, text=True
         )
         seconds = time.perf_counter() - t0
-    print(f"rows: {args.rows:,}  memory limit: {args.memory_limit}")
+    print(f"input: {src.name}  memory limit: {args.memory_limit or 'default'}")
     print(f"etl: {seconds:.1f} s, peak RSS: {int(out.stdout.strip()) / 1024:,.0f} MiB")
 
 

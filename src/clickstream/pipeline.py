@@ -29,7 +29,7 @@ class EtlOptions:
     engine: str = "duckdb"
     full_refresh: bool = False
     memory_limit: str | None = None
-    """DuckDB only: memory cap such as '2GB' (default 2GB)."""
+    """DuckDB only: memory cap such as '2GB' (default 640MB; beyond it DuckDB spills)."""
     threads: int | None = None
     """DuckDB only: worker threads (default: all cores)."""
     master: str | None = None

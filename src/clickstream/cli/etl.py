@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
             False, "--full-refresh", help="Rebuild the lake from these inputs alone."
         ),
         memory_limit: str = typer.Option(
-            None, "--memory-limit", help="DuckDB memory cap, e.g. 4GB (default 2GB; spills)."
+            None, "--memory-limit", help="DuckDB memory cap, e.g. 2GB (default 640MB; spills)."
         ),
         threads: int = typer.Option(
             None, "--threads", help="DuckDB worker threads (default or 0: all cores)."

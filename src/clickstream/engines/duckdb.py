@@ -38,7 +38,9 @@ from clickstream.sources import SourceFile
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MEMORY_LIMIT = "2GB"
+#: Peak RSS stays near this plus ~250 MB (CSV buffers, Parquet writers, Python): under 1 GiB at
+#: any input size. A larger limit spills less (2GB: ~15% less CPU on 3M rows) but RSS follows it.
+DEFAULT_MEMORY_LIMIT = "640MB"
 #: DuckDB's per-record limit: above the census limit, so every line the census passes fits.
 MAX_LINE_BYTES = MAX_RECORD_BYTES + 1024 * 1024
 
