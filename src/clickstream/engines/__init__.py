@@ -49,12 +49,12 @@ def memory_bytes(text: str) -> int:
     unit = _UNITS.get(match.group(2).lower()) if match else None
     if not match or unit is None:
         raise ConfigError(
-            f"invalid --memory-limit '{text}' (a size such as 512MB or 4GB; units "
-            "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            f"invalid memory limit '{text}' (--memory-limit takes a size such as 512MB or 4GB; "
+            "units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
         )
     size = int(float(match.group(1)) * unit)
     if not MIN_MEMORY_BYTES <= size <= MAX_MEMORY_BYTES:
-        raise ConfigError(f"invalid --memory-limit '{text}' (from 64MiB to 1024TiB)")
+        raise ConfigError(f"invalid memory limit '{text}' (--memory-limit: 64MiB to 1024TiB)")
     return size
 
 
