@@ -9,6 +9,7 @@ several rounds; prints medians and the ratios. Usage: python bench/etl.py [--row
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import subprocess
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import etl_cmd, generate, scratch, timed
+from _common import etl_cmd, generate, scratch
 
 PLAIN_COPY = """
 import duckdb, sys
@@ -31,30 +32,37 @@ duckdb.sql(f'''COPY (SELECT *, year(t) AS year, month(t) AS month FROM (
 FLOOR = """
 import duckdb, sys, time
 src, lake, out = sys.argv[1], sys.argv[2], sys.argv[3]
-con = duckdb.connect(config={'enable_progress_bar': False})
+con = duckdb.connect()
+con.execute('SET enable_progress_bar = false')
 con.execute(f'''CREATE TABLE raw AS SELECT * FROM read_csv('{src}', header = true,
     all_varchar = true, quote = '"', escape = '"', auto_detect = false,
     columns = {{'a': 'VARCHAR', 'b': 'VARCHAR', 'c': 'VARCHAR', 'd': 'VARCHAR', 'e': 'VARCHAR',
     'f': 'VARCHAR'}}, ignore_errors = true)''')
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 con.execute(f'''CREATE TABLE rows AS SELECT * FROM read_parquet('{lake}/clickstream/*/*/*.parquet',
     hive_partitioning = true)''')
-prep = time.perf_counter() - t0
+prep, prep_cpu = time.perf_counter() - t0, time.process_time() - c0
 con.execute(f'''COPY rows TO '{out}' (FORMAT parquet, COMPRESSION zstd,
     PARTITION_BY (year, month))''')
-print(prep)
+print(prep, prep_cpu)
 """
 
 
-def floor(src: Path, lake: Path, out: Path) -> float:
+def run(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system) of a fresh process, and its output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", FLOOR, str(src), str(lake), str(out)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return time.perf_counter() - t0 - float(done.stdout.split()[-1])
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def floor(src: Path, lake: Path, out: Path) -> tuple[float, float]:
+    wall, cpu, stdout = run([sys.executable, "-c", FLOOR, str(src), str(lake), str(out)])
+    prep, prep_cpu = (float(x) for x in stdout.split()[-2:])
+    return wall - prep, cpu - prep_cpu
 
 
 def main() -> None:
@@ -64,16 +72,21 @@ def main() -> None:
     args = parser.parse_args()
     with scratch("etl") as work:
         src = generate(work / "clickstream.csv", args.rows)
-        etl_times, floor_times, copy_times = [], [], []
+        etl_runs, floor_runs, copy_runs = [], [], []
         for i in range(args.rounds):
             lake, out, copy = work / f"lake{i}", work / f"floor{i}", work / f"copy{i}"
-            etl_times.append(timed(etl_cmd(src, lake)))
-            floor_times.append(floor(src, lake, out))
-            copy_times.append(timed([sys.executable, "-c", PLAIN_COPY, str(src), str(copy)]))
+            etl_runs.append(run(etl_cmd(src, lake))[:2])
+            floor_runs.append(floor(src, lake, out))
+            copy_runs.append(run([sys.executable, "-c", PLAIN_COPY, str(src), str(copy)])[:2])
             for folder in (lake, out, copy):
                 shutil.rmtree(folder)
+    etl_times, floor_times = [w for w, _ in etl_runs], [w for w, _ in floor_runs]
     etl, flo = statistics.median(etl_times), statistics.median(floor_times)
-    copy = statistics.median(copy_times)
+    copy = statistics.median(w for w, _ in copy_runs)
+    etl_cpu, floor_cpu = (
+        statistics.median(c for _, c in etl_runs),
+        statistics.median(c for _, c in floor_runs),
+    )
     print(f"rows: {args.rows:,}  rounds: {args.rounds} (alternating)")
     print(f"clickstream etl (full contract): {etl:6.2f} s   {args.rows / etl:,.0f} rows/s")
     print(f"I/O floor (CSV in + output out): {flo:6.2f} s   {args.rows / flo:,.0f} rows/s")
@@ -84,6 +97,8 @@ def main() -> None:
         + ")"
     )
     print(f"ratio etl / plain copy: {etl / copy:.2f}x")
+    # CPU seconds do not depend on what else the machine runs (wall time on a shared box does).
+    print(f"CPU s: etl {etl_cpu:.2f}, floor {floor_cpu:.2f}; ratio {etl_cpu / floor_cpu:.2f}x")
 
 
 if __name__ == "__main__":
