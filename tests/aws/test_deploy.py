@@ -60,6 +60,26 @@ def every(client, operation: str, key: str, **kwargs) -> list:
     return [item for page in pages for item in page[key]]
 
 
+def athena_made_the_views(database: str) -> None:
+    """What Athena's CREATE VIEW leaves in Glue on AWS (moto runs no SQL): one VIRTUAL_VIEW
+    table per view. Only the tests play this boundary; deploy itself never writes views to Glue."""
+    import boto3
+
+    from clickstream.query.views import VIEW_NAMES
+
+    glue = boto3.client("glue")
+    for view in VIEW_NAMES:
+        glue.create_table(
+            DatabaseName=database,
+            TableInput={
+                "Name": view,
+                "TableType": "VIRTUAL_VIEW",
+                "Parameters": {"presto_view": "true", "comment": "Presto View"},
+                "ViewOriginalText": "/* Presto View: e30= */",
+            },
+        )
+
+
 def state(session_client, name: str) -> dict:
     import boto3
 
@@ -160,8 +180,10 @@ def test_deploy_status_redeploy_teardown(project, aws) -> None:
 
     # Glue: the table with partition projection.
     glue = boto3.client("glue")
-    table = glue.get_table(DatabaseName="clickstream", Name="clickstream")["Table"]
+    # The project's own database (a shared default let projects clobber each other).
+    table = glue.get_table(DatabaseName=name, Name="clickstream")["Table"]
     assert table["Parameters"]["projection.enabled"] == "true"
+    assert table["Parameters"]["clickstream-project"] == name
     assert [k["Name"] for k in table["PartitionKeys"]] == ["year", "month"]
     assert table["StorageDescriptor"]["Location"] == f"s3://{lake}/lake/clickstream/"
 
@@ -170,18 +192,20 @@ def test_deploy_status_redeploy_teardown(project, aws) -> None:
     assert status.returncode == 0, status.stderr
     assert summary["Id"] in status.stdout and f"s3://{code}/emr-logs/" in status.stdout
 
-    # A second deploy creates nothing new.
+    # A second deploy creates nothing new (the views, made by Athena, are replaced).
+    athena_made_the_views(name)
     before = state(aws, name)
     second = cli("deploy", cwd=cwd)
     assert second.returncode == 0, second.stderr
     assert "created" not in second.stdout and "exists" in second.stdout
+    assert second.stdout.count("replaced") == 5
     assert state(aws, name) == before
 
     # Teardown removes what deploy made and keeps the data.
     down = cli("teardown", cwd=cwd)
     assert down.returncode == 0, down.stderr
     after = state(aws, name)
-    assert after["roles"] == [] and "clickstream" not in after["databases"]
+    assert after["roles"] == [] and name not in after["databases"]
     assert after["buckets"] == sorted([f"{name}-raw", lake])
     assert all(s in ("TERMINATING", "TERMINATED") for _, s in after["clusters"])
     no_secrets(first, status, second, down)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.aws.test_deploy import cli, every, no_secrets, state
+from tests.aws.test_deploy import athena_made_the_views, cli, every, no_secrets, state
 
 pytestmark = pytest.mark.aws
 
@@ -82,7 +82,7 @@ def test_serverless_deploy_status_redeploy_teardown(project, aws) -> None:
     zip_uri = params[params.index("--py-files") + 1]
     assert aws.head_object(Bucket=code, Key=zip_uri.split("/", 3)[3])["ContentLength"] > 0
     logs = detail["configurationOverrides"]["monitoringConfiguration"]
-    assert logs["s3MonitoringConfiguration"]["logUri"] == f"s3://{code}/emr-logs/serverless/"
+    assert logs["s3MonitoringConfiguration"]["logUri"] == f"s3://{code}/emr-logs/{name}/serverless/"
 
     # The schedule: daily by default, starting exactly this job run, with its own narrow role.
     sched = boto3.client("scheduler").get_schedule(Name=f"{name}-etl")
@@ -115,6 +115,7 @@ def test_serverless_deploy_status_redeploy_teardown(project, aws) -> None:
     assert summary["id"] in status.stdout and run["id"] in status.stdout
     assert f"schedule {name}-etl: rate(1 day) (ENABLED)" in status.stdout
 
+    athena_made_the_views(name)
     before = (state(aws, name), [a["id"] for a in _apps(name)])
     again = cli("deploy", cwd=cwd)
     assert again.returncode == 0, again.stderr

@@ -109,9 +109,14 @@ class Executor:
         except BotoCoreError as err:
             raise DeployError(f"{service}.{operation} failed: {describe(err)}") from err
 
-    def record(self, resource: str, created: bool, detail: str = "") -> None:
+    def record(
+        self, resource: str, created: bool, detail: str = "", replaced: bool = False
+    ) -> None:
+        """``replaced``: an existing resource is replaced (a view), not merely found."""
         if created:
             status = "would create" if self.dry_run else "created"
+        elif replaced:
+            status = "would replace" if self.dry_run else "replaced"
         else:
             status = "exists"
         self.outcomes.append(Outcome(resource, status, detail))

@@ -14,7 +14,7 @@ from clickstream.deploy.actions import Executor
 from clickstream.deploy.buckets import ensure_bucket
 from clickstream.deploy.config import DeploySettings
 from clickstream.deploy.emr import check_network_tags, ensure_cluster, newest_release
-from clickstream.deploy.glue import ensure_glue
+from clickstream.deploy.glue import check_glue, ensure_glue
 from clickstream.deploy.iam import ensure_iam
 from clickstream.deploy.jobs import upload_job
 from clickstream.deploy.kinesis import ensure_stream
@@ -61,8 +61,10 @@ def deploy(ex: Executor, s: DeploySettings) -> str | None:
             "deploy needs the raw input: --input s3://bucket/prefix/ "
             "(or [deploy] input in clickstream.toml)"
         )
+    # Before anything is created: a refusal must leave the account as it was.
+    check_glue(ex, s)
     if s.runtime == "emr-ec2":
-        check_network_tags(ex, s)  # before anything is created
+        check_network_tags(ex, s)
     ctx: Context = {}
     for step in STEPS:
         step(ex, s, ctx)

@@ -115,7 +115,7 @@ def job_flow_params(
         Name=n["cluster"],
         ReleaseLabel=release,
         Applications=[{"Name": "Spark"}],
-        LogUri=f"s3://{s.code_bucket}/emr-logs/",
+        LogUri=f"s3://{s.code_bucket}/{n['log_prefix']}",
         ServiceRole=n["service_role"],
         JobFlowRole=n["instance_profile"],
         Instances={

@@ -1,4 +1,13 @@
-"""The Glue catalog (tables with partition projection) and the Athena views."""
+"""The Glue catalog (tables with partition projection) and the Athena views.
+
+Deploy may be pointed at a database that is not its own (``glue_database = "analytics"``), or
+at one another project uses. It alters only what it created: the database carries
+``OWNER_PARAMETER`` when deploy created it, each table carries it too, and the views deploy
+created through Athena are listed in the deploy manifest. A table or view of the same name that
+belongs to someone else stops the deploy, before anything is created, with one line naming it
+and its owner; teardown drops only the project's own tables and views, and the database only when
+deploy created it and nothing else is left in it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +15,9 @@ import time
 from typing import Any
 
 from clickstream.contract.schema import OUTPUT_COLUMNS, PARTITION_COLUMNS, REJECTED_COLUMNS
-from clickstream.deploy.actions import Executor
-from clickstream.deploy.config import DeploySettings
+from clickstream.deploy.actions import Executor, Outcome
+from clickstream.deploy.config import OWNER_PARAMETER, DeploySettings, names
+from clickstream.deploy.manifest import Manifest, load, remember
 from clickstream.errors import DeployError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.query.ddl import athena_views, hive_type, projection_properties
@@ -15,6 +25,7 @@ from clickstream.query.views import VIEW_NAMES
 
 #: Bound on waiting for one DDL statement (Athena answers DDL in seconds).
 ATHENA_TIMEOUT_SECONDS = 120
+MISSING = ("EntityNotFoundException",)
 
 PARQUET = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -29,7 +40,7 @@ def _table_input(
     s: DeploySettings, name: str, columns: tuple[Any, ...], partitioned: bool
 ) -> dict[str, Any]:
     location = f"{s.lake_uri()}/{name}/"
-    params = {"EXTERNAL": "TRUE", "classification": "parquet"}
+    params = {"EXTERNAL": "TRUE", "classification": "parquet", OWNER_PARAMETER: s.project}
     if partitioned:
         params.update(projection_properties(location))
     return {
@@ -49,34 +60,73 @@ def _table_input(
     }
 
 
+def _owner(found: dict[str, Any] | None, key: str) -> str | None:
+    owner = ((found or {}).get(key) or {}).get("Parameters", {}).get(OWNER_PARAMETER)
+    return None if owner is None else str(owner)
+
+
+def _database(ex: Executor, s: DeploySettings) -> dict[str, Any] | None:
+    return ex.exists("glue", "get_database", MISSING, Name=s.glue_database)  # type: ignore[no-any-return]
+
+
+def _table(ex: Executor, database: str, name: str) -> dict[str, Any] | None:
+    found = ex.exists("glue", "get_table", MISSING, DatabaseName=database, Name=name)
+    return found  # type: ignore[no-any-return]
+
+
+def _refuse(s: DeploySettings, name: str, owner: str | None, what: str = "table") -> DeployError:
+    whose = f"belongs to project {owner!r}" if owner else "was not created by clickstream deploy"
+    return DeployError(
+        f"glue {what} {s.glue_database}.{name} already exists and {whose}: refusing to replace "
+        f"it (set glue_database to a database of this project's own)"
+    )
+
+
+def check_glue(ex: Executor, s: DeploySettings, manifest: Manifest | None = None) -> bool:
+    """Refuse, before any change, a table or view of ours that another owner already holds.
+    Returns whether the database exists."""
+    if _database(ex, s) is None:
+        return False
+    manifest = manifest if manifest is not None else load(ex, s)
+    for name in (TABLE, REJECTED_TABLE):
+        found = _table(ex, s.glue_database, name)
+        if found is not None and _owner(found, "Table") != s.project:
+            raise _refuse(s, name, _owner(found, "Table"))
+    for name in VIEW_NAMES:
+        found = _table(ex, s.glue_database, name)
+        if found is not None and f"{s.glue_database}.{name}" not in manifest.views:
+            raise _refuse(s, name, _owner(found, "Table"), "view")
+    return True
+
+
 def ensure_glue(ex: Executor, s: DeploySettings) -> None:
-    db = ex.exists("glue", "get_database", ("EntityNotFoundException",), Name=s.glue_database)
+    manifest = load(ex, s)
+    exists = check_glue(ex, s, manifest)
+    db = _database(ex, s) if exists else None
     if db is None:
         ex.change(
             "glue",
             "create_database",
             DatabaseInput={
                 "Name": s.glue_database,
-                "Description": "clickstream lake (managed by clickstream)",
+                "Description": f"clickstream lake of project {s.project} (managed by clickstream)",
+                "Parameters": {OWNER_PARAMETER: s.project},
             },
         )
-    ex.record(f"glue database {s.glue_database}", db is None)
+        ex.record(f"glue database {s.glue_database}", True)
+    else:
+        mine = _owner(db, "Database") == s.project
+        ex.record(
+            f"glue database {s.glue_database}",
+            False,
+            "" if mine else "not created by deploy: only this project's tables added",
+        )
     for name, columns, partitioned in (
         (TABLE, OUTPUT_COLUMNS, True),
         (REJECTED_TABLE, REJECTED_COLUMNS, False),
     ):
         table = _table_input(s, name, columns, partitioned)
-        found = (
-            None
-            if db is None
-            else ex.exists(
-                "glue",
-                "get_table",
-                ("EntityNotFoundException",),
-                DatabaseName=s.glue_database,
-                Name=name,
-            )
-        )
+        found = None if db is None else _table(ex, s.glue_database, name)
         op = "create_table" if found is None else "update_table"
         ex.change("glue", op, DatabaseName=s.glue_database, TableInput=table)
         ex.record(
@@ -84,12 +134,66 @@ def ensure_glue(ex: Executor, s: DeploySettings) -> None:
             found is None,
             "partition projection" if partitioned else "",
         )
-    # Views are SQL objects: Athena creates them (CREATE OR REPLACE, so re-running is harmless).
+    # Views are SQL objects: Athena creates them (CREATE OR REPLACE). Whether one is there
+    # decides what the report says: created the first time, replaced after.
+    present = {
+        name: db is not None and _table(ex, s.glue_database, name) is not None
+        for name in VIEW_NAMES
+    }
+    new = tuple(f"{s.glue_database}.{name}" for name in VIEW_NAMES if not present[name])
+    remember(ex, s, views=new)  # before Athena creates them: teardown must know
     for name, statement in zip(VIEW_NAMES, athena_views(), strict=True):
         run_athena(ex, s, f"{s.glue_database}.{name}", statement)
-        ex.record(
-            f"athena view {s.glue_database}.{name}", created=False, detail="create or replace"
+        ex.record(f"athena view {s.glue_database}.{name}", not present[name], replaced=True)
+
+
+def remove_glue(ex: Executor, s: DeploySettings, manifest: Manifest) -> None:
+    """Drop the project's own tables and views; the database only if deploy created it and
+    nothing else is in it. Everyone else's tables stay exactly as they are."""
+    db = _database(ex, s)
+    dropped: set[str] = set()
+    for view in manifest.views:
+        database, _, name = view.partition(".")
+        found = _table(ex, database, name)
+        if found is not None:
+            ex.change("glue", "delete_table", gone=MISSING, DatabaseName=database, Name=name)
+            if database == s.glue_database:
+                dropped.add(name)
+        ex.record_deleted(f"athena view {view}", found is not None)
+    if db is None:
+        ex.record_deleted(f"glue database {s.glue_database}", False)
+        return
+    for name in (TABLE, REJECTED_TABLE):
+        found = _table(ex, s.glue_database, name)
+        owner = _owner(found, "Table")
+        if found is not None and owner == s.project:
+            ex.change("glue", "delete_table", gone=MISSING, DatabaseName=s.glue_database, Name=name)
+            dropped.add(name)
+            ex.record_deleted(f"glue table {s.glue_database}.{name}", True)
+        elif found is not None:
+            whose = f"project {owner}'s" if owner else "not created by deploy"
+            ex.outcomes.append(Outcome(f"glue table {s.glue_database}.{name}", "kept", whose))
+    left = [
+        t["Name"]
+        for t in ex.pages(
+            "glue", "get_tables", "TableList", gone=MISSING, DatabaseName=s.glue_database
         )
+        if t["Name"] not in dropped
+    ]
+    resource = f"glue database {s.glue_database}"
+    if _owner(db, "Database") != s.project:
+        ex.outcomes.append(Outcome(resource, "kept", "not created by deploy"))
+    elif left:
+        ex.outcomes.append(
+            Outcome(
+                resource,
+                "kept",
+                f"{len(left)} table(s) not created by deploy: {', '.join(sorted(left)[:5])}",
+            )
+        )
+    else:
+        ex.change("glue", "delete_database", gone=MISSING, Name=s.glue_database)
+        ex.record_deleted(resource, True)
 
 
 def run_athena(ex: Executor, s: DeploySettings, what: str, statement: str) -> None:
@@ -100,7 +204,7 @@ def run_athena(ex: Executor, s: DeploySettings, what: str, statement: str) -> No
         "start_query_execution",
         QueryString=statement,
         QueryExecutionContext={"Database": s.glue_database},
-        ResultConfiguration={"OutputLocation": f"s3://{s.code_bucket}/athena-results/"},
+        ResultConfiguration={"OutputLocation": f"s3://{s.code_bucket}/{names(s)['athena_prefix']}"},
     )
     if started is None:  # dry run
         return

@@ -74,7 +74,7 @@ def instance_policy(s: DeploySettings) -> dict[str, Any]:
                 "Sid": "WriteLogs",
                 "Effect": "Allow",
                 "Action": ["s3:PutObject"],
-                "Resource": [f"{arn}{s.code_bucket}/emr-logs/*"],
+                "Resource": [f"{arn}{s.code_bucket}/{names(s)['log_prefix']}*"],
             },
             {
                 "Sid": "ReadWriteLake",

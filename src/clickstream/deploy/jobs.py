@@ -20,17 +20,30 @@ sudo python3 -m pip install --quiet "boto3>=1.35.2" "numpy>=1.20"
 
 
 def upload_job(ex: Executor, s: DeploySettings) -> tuple[str, str, str]:
-    """Upload the Spark job artifact and node bootstrap (skipped when already there)."""
+    """Upload the Spark job artifact and node bootstrap (skipped when already there).
+
+    The keys, and the prefixes EMR and Athena will write under, go into the deploy manifest
+    first: in a bucket the user supplied, teardown deletes those and nothing else."""
+    from clickstream.deploy.manifest import remember
     from clickstream.deploy.package import build_spark_artifact
 
-    uris = []
+    n = names(s)
     with tempfile.TemporaryDirectory() as tmp:
         bootstrap = Path(tmp) / "bootstrap.sh"
         bootstrap.write_text(BOOTSTRAP)
+        artifacts = []
         for path in (*build_spark_artifact(Path(tmp)), bootstrap):
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()[:16]
-            key = f"{names(s)['job_prefix']}/{digest}/{path.name}"
+            artifacts.append((f"{n['job_prefix']}/{digest}/{path.name}", data))
+        remember(
+            ex,
+            s,
+            keys=tuple(key for key, _ in artifacts),
+            prefixes=(n["log_prefix"], n["athena_prefix"]),
+        )
+        uris = []
+        for key, data in artifacts:
             found = (
                 ex.exists(
                     "s3",

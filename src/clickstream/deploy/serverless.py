@@ -77,7 +77,7 @@ def job_driver(s: DeploySettings, job_zip: str, launcher: str) -> dict[str, Any]
 
 
 def logs_uri(s: DeploySettings) -> str:
-    return f"s3://{s.code_bucket}/emr-logs/serverless/"
+    return f"s3://{s.code_bucket}/{names(s)['log_prefix']}serverless/"
 
 
 def start_params(

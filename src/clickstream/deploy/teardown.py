@@ -3,7 +3,8 @@
 Clusters are terminated and *waited for* first (a running cluster still writes logs and holds
 its roles); every list call is paginated; anything already gone (a deploy interrupted halfway)
 is skipped, not an error. A bucket is emptied and deleted only when it carries deploy's
-``CREATED_BY_TAG``; in a bucket the user supplied, only the keys deploy wrote go.
+``CREATED_BY_TAG``; in a bucket the user supplied, only what the deploy manifest lists goes
+(``manifest.py``), and the Glue catalog loses only the project's own tables (``glue.py``).
 """
 
 from __future__ import annotations
@@ -14,25 +15,27 @@ from clickstream.deploy.actions import Executor, Outcome
 from clickstream.deploy.buckets import MISSING_BUCKET, created_by_deploy
 from clickstream.deploy.config import RUNTIMES, DeploySettings, names
 from clickstream.deploy.emr import active_clusters
+from clickstream.deploy.glue import remove_glue
 from clickstream.deploy.kinesis import remove_stream
+from clickstream.deploy.manifest import Manifest, load, manifest_key
 from clickstream.deploy.schedule import remove_schedule
 from clickstream.deploy.serverless import remove_application
 from clickstream.errors import DeployError
-from clickstream.lake.layout import REJECTED_TABLE, TABLE
-from clickstream.query.views import VIEW_NAMES
 
-#: Key prefixes deploy writes in the code bucket (job artifacts, EMR logs, Athena results).
-DEPLOY_PREFIXES = ("jobs/", "emr-logs/", "athena-results/")
 #: Bounded wait for clusters to terminate: 15 s polls, 30 minutes at most.
 TERMINATE_WAIT = {"Delay": 15, "MaxAttempts": 120}
 GONE = ("NoSuchEntity",)
-GLUE_GONE = ("EntityNotFoundException",)
 
 
-def _delete_versions(ex: Executor, bucket: str, prefix: str = "") -> int:
+def _delete_versions(ex: Executor, bucket: str, prefix: str = "", exact: bool = False) -> int:
+    """Every version (and delete marker) under ``prefix``; of that one key when ``exact``."""
     versions = ex.pages("s3", "list_object_versions", "Versions", Bucket=bucket, Prefix=prefix)
     markers = ex.pages("s3", "list_object_versions", "DeleteMarkers", Bucket=bucket, Prefix=prefix)
-    objects = [{"Key": o["Key"], "VersionId": o["VersionId"]} for o in versions + markers]
+    objects = [
+        {"Key": o["Key"], "VersionId": o["VersionId"]}
+        for o in versions + markers
+        if not exact or o["Key"] == prefix
+    ]
     for i in range(0, len(objects), 1000):
         ex.change(
             "s3",
@@ -43,26 +46,33 @@ def _delete_versions(ex: Executor, bucket: str, prefix: str = "") -> int:
     return len(objects)
 
 
-def _remove_bucket(ex: Executor, s: DeploySettings, bucket: str, data: bool) -> None:
-    """Delete a bucket deploy created; in any other bucket delete only deploy's keys."""
+def _remove_bucket(
+    ex: Executor, s: DeploySettings, bucket: str, manifest: Manifest | None, whole: bool
+) -> None:
+    """Delete a bucket deploy created (when ``whole``); otherwise, with a ``manifest``, only the
+    keys and prefixes it records, and the manifest itself."""
     found = ex.exists("s3", "head_bucket", MISSING_BUCKET, Bucket=bucket)
     if found is None:
         ex.record_deleted(f"s3://{bucket}", False)
         return
-    if created_by_deploy(ex, s, bucket):
+    ours = created_by_deploy(ex, s, bucket)
+    if ours and whole:
         _delete_versions(ex, bucket)
         ex.change("s3", "delete_bucket", Bucket=bucket, gone=("NoSuchBucket",))
         ex.record_deleted(f"s3://{bucket}", True)
         return
-    if data:
+    if manifest is None:
         ex.outcomes.append(Outcome(f"s3://{bucket}", "kept", "not created by deploy"))
         return
-    removed = sum(_delete_versions(ex, bucket, prefix) for prefix in DEPLOY_PREFIXES)
+    removed = sum(_delete_versions(ex, bucket, key, exact=True) for key in manifest.keys)
+    removed += sum(_delete_versions(ex, bucket, prefix) for prefix in manifest.prefixes)
+    removed += _delete_versions(ex, bucket, manifest_key(s), exact=True)
+    why = "holds the lake (use --delete-data)" if ours else "not created by deploy"
     ex.outcomes.append(
         Outcome(
             f"s3://{bucket}",
             "kept",
-            f"not created by deploy: only its {removed} deploy object version(s) removed",
+            f"{why}: only the {removed} object version(s) its deploy manifest lists removed",
         )
     )
 
@@ -87,17 +97,6 @@ def _terminate_clusters(ex: Executor, s: DeploySettings) -> None:
                         f"({state.get('State', 'unknown state')}); run teardown again later"
                     ) from err
     ex.record_deleted(f"emr clusters {names(s)['cluster']}", bool(ids), ", ".join(ids))
-
-
-def _remove_glue(ex: Executor, s: DeploySettings) -> None:
-    db = ex.exists("glue", "get_database", GLUE_GONE, Name=s.glue_database)
-    if db is not None:
-        for table in (TABLE, REJECTED_TABLE, *VIEW_NAMES):
-            ex.change(
-                "glue", "delete_table", gone=GLUE_GONE, DatabaseName=s.glue_database, Name=table
-            )
-        ex.change("glue", "delete_database", gone=GLUE_GONE, Name=s.glue_database)
-    ex.record_deleted(f"glue database {s.glue_database}", db is not None)
 
 
 def remove_role(ex: Executor, role: str) -> None:
@@ -130,10 +129,12 @@ def teardown(ex: Executor, s: DeploySettings, delete_data: bool) -> None:
     """Both runtimes' resources go, whichever ``runtime`` is set now (it may have changed)."""
     ec2 = replace(s, runtime="emr-ec2")
     n = names(ec2)
+    # First: a damaged manifest stops teardown before anything is removed.
+    manifest = load(ex, s)
     remove_schedule(ex, s)  # first: no new run may start while the rest goes
     _terminate_clusters(ex, s)
     remove_application(ex, s)
-    _remove_glue(ex, s)
+    remove_glue(ex, s, manifest)
     for runtime in RUNTIMES:
         remove_stream(ex, replace(s, runtime=runtime))
     profile = ex.exists(
@@ -155,10 +156,12 @@ def teardown(ex: Executor, s: DeploySettings, delete_data: bool) -> None:
     serverless_role = names(replace(s, runtime="emr-serverless"))["instance_role"]
     for role in (n["instance_role"], n["service_role"], serverless_role):
         remove_role(ex, role)
-    _remove_bucket(ex, s, s.code_bucket, data=False)
-    if delete_data:
-        _remove_bucket(ex, s, s.lake_bucket, data=True)
-    else:
+    # A code bucket that is also the lake bucket goes whole only with --delete-data.
+    shared = s.code_bucket == s.lake_bucket
+    _remove_bucket(ex, s, s.code_bucket, manifest, whole=delete_data or not shared)
+    if delete_data and not shared:
+        _remove_bucket(ex, s, s.lake_bucket, None, whole=True)
+    elif not delete_data:
         ex.outcomes.append(
             Outcome(f"s3://{s.lake_bucket}", "kept", "data (use --delete-data to remove)")
         )
