@@ -54,6 +54,15 @@ class Census:
     """Number of '"' bytes."""
     records: int
     """Records after the header (blank ones not counted), by the RFC 4180 rule."""
+    multiline: bool = False
+    """Some record spans lines (a quoted newline) or a quote is never closed: readers number
+    such a file's records, not its physical lines (Spark reads it whole)."""
+    open_quote: bool = False
+    """A '"' is never closed: the rest of the file after it is one malformed record."""
+    blank_at: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    """Logical line numbers (newlines inside quotes not counted, header = 1) of blank lines."""
+    ends_with_newline: bool = True
+    """The last byte is '\\n' (or the file is empty)."""
 
     def check(self, rows_read: int) -> None:
         """Raise when the reader's count disagrees with this census."""
@@ -135,6 +144,7 @@ class _Scanner:
     """A check that needs the next chunk's first byte: 'close' (a closing quote) or 'cr'."""
     pending_line: int = 0
     head: bytes = field(default=b"")
+    blank_at: list[int] = field(default_factory=list)
 
     def feed(self, chunk: bytes) -> None:
         import numpy as np
@@ -169,7 +179,10 @@ class _Scanner:
             idx = ends - 1 - self.pos
             before = np.where(idx >= 0, a[np.maximum(idx, 0)], self.prev)
             blank = (lengths == 0) | ((lengths == 1) & (before == _CR))
-            self.blanks += int(np.count_nonzero(blank))
+            where = np.flatnonzero(blank)
+            if len(where):
+                self.blanks += len(where)
+                self.blank_at.extend((where + self.ends + 1).tolist())
             self.ends += len(ends)
             self.start = int(ends[-1]) + 1
             self.start_line = self.lines + int(end_idx[-1]) + 2
@@ -257,9 +270,22 @@ class _Scanner:
         tail = self.pos - self.start
         if tail == 1 and self.prev == _CR:
             self.blanks += 1
+            self.blank_at.append(self.ends + 1)
         records = self.ends + (1 if tail else 0) - self.blanks - 1
         lines = self.lines + (1 if self.pos and self.prev != _NL else 0)
-        return Census(self.path, self.pos, lines, self.blanks, self.quotes, max(0, records))
+        open_quote = bool(self.quotes & 1)
+        return Census(
+            self.path,
+            self.pos,
+            lines,
+            self.blanks,
+            self.quotes,
+            max(0, records),
+            multiline=open_quote or self.ends != self.lines,
+            open_quote=open_quote,
+            blank_at=tuple(self.blank_at),
+            ends_with_newline=self.pos == 0 or self.prev == _NL,
+        )
 
 
 def census(path: str, chunks: Iterable[bytes]) -> Census:
@@ -292,6 +318,58 @@ def _s3_chunks(uri: str) -> Iterator[bytes]:
         raise InputError(f"{uri}: cannot read ({s3.error_message(err)})") from err
     finally:
         body.close()
+
+
+def byte_chunks(path: str) -> Iterator[bytes]:
+    """A local or s3:// file's bytes, decompressed when it is a .gz, in chunks."""
+    from clickstream import s3
+
+    chunks = _s3_chunks(path) if s3.is_s3(path) else _local_chunks(path)
+    return _gunzip(path, chunks) if path.lower().endswith(".gz") else chunks
+
+
+def raw_records(path: str, lines: list[int], limit: int) -> dict[int, bytes]:
+    """The records at logical ``lines`` (1-based, newlines inside quotes not counted, as
+    DuckDB's reader numbers them), each as its bytes up to its own newline or at most ``limit``
+    bytes. One pass over the file; quotes and newlines found with numpy, as in the census."""
+    import numpy as np
+
+    want = sorted(set(lines))
+    starts: list[int] = []  # offsets of want[:len(starts)]
+    windows: dict[int, bytes] = {}
+    quotes = ends = pos = done = 0
+    buf, buf_start = b"", 0
+    for chunk in byte_chunks(path):
+        a = np.frombuffer(chunk, dtype=np.uint8)
+        qp = np.flatnonzero(a == _QUOTE)
+        nl = np.flatnonzero(a == _NL)
+        at_end = nl[((quotes + np.searchsorted(qp, nl)) & 1) == 0] + pos
+        # Line L starts right after the (L-1)-th newline that ends a record.
+        while len(starts) < len(want) and want[len(starts)] - 1 <= ends + len(at_end):
+            n = want[len(starts)] - 1
+            starts.append(0 if n == 0 else int(at_end[n - ends - 1]) + 1)
+        quotes, ends, pos = quotes + len(qp), ends + len(at_end), pos + len(a)
+        buf += chunk
+        while done < len(starts) and pos >= starts[done] + limit:
+            windows[want[done]] = buf[starts[done] - buf_start :][:limit]
+            done += 1
+        keep = starts[done] if done < len(starts) else pos
+        buf, buf_start = buf[keep - buf_start :], keep
+    for j in range(done, len(starts)):
+        windows[want[j]] = buf[starts[j] - buf_start :][:limit]
+    return {line: _first_record(w) for line, w in windows.items()}
+
+
+def _first_record(data: bytes) -> bytes:
+    """``data`` up to the first newline preceded by an even number of '"' (RFC 4180)."""
+    quotes, start = 0, 0
+    nl = data.find(b"\n")
+    while nl >= 0:
+        quotes += data.count(b'"', start, nl)
+        if quotes % 2 == 0:
+            return data[:nl]
+        start, nl = nl, data.find(b"\n", nl + 1)
+    return data
 
 
 def take_census(paths: list[str], workers: int = 4) -> dict[str, Census]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from clickstream import sources as src
@@ -61,6 +61,10 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
         done = set() if options.full_refresh else ingested_keys(store.reports())
         new = [s for s in sources if s.key not in done]
         report.skipped_files = [s.path for s in sources if s.key in done]
+        now = time.time_ns()
+        waiting = {s.path: why for s in new if (why := src.still_being_written(s, now))}
+        report.skipped_files += [f"{path} ({why})" for path, why in waiting.items()]
+        new = [s for s in new if s.path not in waiting]
         if not new:
             report.finished_at = datetime.now(UTC).isoformat()
             return report
@@ -68,6 +72,7 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
         # that does not read to its end, or holds a record too large, fails the run here.
         progress("checking input files", None)
         censuses = take_census([s.path for s in new])
+        new = [replace(s, census=censuses[s.path]) for s in new]
         staging = store.new_staging(run_id)
         try:
             result = engine.stage(

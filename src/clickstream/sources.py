@@ -9,14 +9,17 @@ import io
 import os
 import stat
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from clickstream.contract.schema import REQUIRED_INPUT_COLUMNS
 from clickstream.errors import InputError, MissingColumnError, NoInputFilesError
-from clickstream.integrity import MAX_RECORD_BYTES
+from clickstream.integrity import MAX_RECORD_BYTES, Census
 
 SUFFIXES = (".csv", ".csv.gz")
+#: An uncompressed local file whose last line has no newline yet, changed less than this long
+#: ago (or dated in the future), is taken as still being written and waits for a later run.
+SETTLE_SECONDS = 60
 #: The header is read in steps of this size until its line ends (a wide file has a long header).
 _HEADER_STEP_BYTES = 64 * 1024
 #: Files that are often misnamed .csv: named in the error instead of a confusing header message.
@@ -44,6 +47,9 @@ class SourceFile:
     """How many fields the header has."""
     positions: tuple[int, ...]
     """0-based header position of each REQUIRED_INPUT_COLUMNS entry, in contract order."""
+    census: Census | None = field(default=None, compare=False, repr=False)
+    """The independent count of its records (``integrity``), once taken; readers use its
+    shape (blank lines, an unclosed quote) to number and group records."""
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -231,3 +237,33 @@ def inspect(paths: list[Path]) -> list[SourceFile]:
         st = path.stat()
         sources.append(SourceFile(str(path), st.st_size, st.st_mtime_ns, len(header), positions))
     return sources
+
+
+def still_being_written(source: SourceFile, now_ns: int) -> str:
+    """Why ``source`` looks half-written ('' when it does not).
+
+    A writer that is mid-line leaves a last line without its newline; ingesting it, then the
+    finished line once the file grows, would put one record in the lake twice (a partial and a
+    whole row). So such a file is left for a later run, whole, until it has not changed for
+    ``SETTLE_SECONDS``. A .gz is complete or fails as truncated, and an S3 object is only ever
+    seen whole, so neither waits.
+    """
+    from clickstream import s3
+
+    if s3.is_s3(source.path) or source.path.lower().endswith(".gz") or source.size == 0:
+        return ""
+    age = (now_ns - source.mtime_ns) / 1e9
+    if age >= SETTLE_SECONDS:
+        return ""
+    try:
+        with open(source.path, "rb") as fh:
+            fh.seek(source.size - 1)
+            last = fh.read(1)
+    except OSError as err:
+        raise InputError(f"{source.path}: cannot read ({err.strerror or err})") from err
+    if last == b"\n":
+        return ""
+    return (
+        f"still being written: its last line has no newline and it changed {max(age, 0):.0f} s "
+        f"ago; it is read once unchanged for {SETTLE_SECONDS} s"
+    )

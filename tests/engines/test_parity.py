@@ -136,12 +136,6 @@ def test_spark_line_numbers_are_physical_after_blank_lines(tmp_path: Path) -> No
     assert [n for n, *_ in _rejected(tmp_path / "spark")] == BLANK_LINES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the DuckDB engine numbers rule rejects by record but malformed ones by physical "
-    "line, so after a blank line both are off; engines/duckdb.py needs the blank lines' "
-    "positions (issue #11)",
-)
 def test_duckdb_line_numbers_agree_after_blank_lines(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "blank.csv", BLANKS)
     run_etl(EtlOptions(input=str(src), lake=tmp_path / "duck", engine="duckdb"))
