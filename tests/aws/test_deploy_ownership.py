@@ -361,28 +361,46 @@ def test_a_bad_project_name_is_one_line_naming_the_rule(aws, tmp_path: Path, pro
     assert "Parameter validation" not in proc.stderr and "head_bucket" not in proc.stderr
 
 
-def test_views_are_reported_created_then_replaced(aws, tmp_path: Path) -> None:
+def test_the_report_says_created_replaced_updated_or_exists_as_it_is(aws, tmp_path: Path) -> None:
     name = f"cs{uuid.uuid4().hex[:8]}"
     raw = _raw(aws, name)
     cwd = _write_config(tmp_path, name, raw)
 
-    def views(proc) -> list[str]:
-        rows = [ln for ln in proc.stdout.splitlines() if "athena view" in ln]
-        assert len(rows) == 5, proc.stdout
-        return rows
+    def rows(proc, what: str) -> list[str]:
+        found = [ln for ln in proc.stdout.splitlines() if what in ln]
+        assert len(found) == (5 if what == "athena view" else 2), proc.stdout
+        return found
 
     dry = cli("deploy", "--dry-run", cwd=cwd)
     assert dry.returncode == 0, dry.stderr
-    assert all("would create" in row for row in views(dry))
+    assert all("would create" in row for row in rows(dry, "athena view"))
     up = cli("deploy", cwd=cwd)
     assert up.returncode == 0, up.stderr
-    assert all("created" in row and "exists" not in row for row in views(up))
+    assert all("created" in row and "exists" not in row for row in rows(up, "athena view"))
     athena_made_the_views(name)  # on AWS, Athena's CREATE VIEW did this
     dry_again = cli("deploy", "--dry-run", cwd=cwd)
-    assert all("would replace" in row for row in views(dry_again))
+    assert all("would replace" in row for row in rows(dry_again, "athena view"))
+    # The tables are as deploy left them: found, not rewritten.
+    assert all("exists" in row for row in rows(dry_again, "glue table"))
+    assert "glue.update_table" not in dry_again.stderr
+    assert "glue.create_table" not in dry_again.stderr
+
+    # A table of ours changed behind deploy's back is put back, and said so.
+    glue = _glue()
+    table = glue.get_table(DatabaseName=name, Name="clickstream_rejected")["Table"]
+    moved = {k: table[k] for k in ("Name", "TableType", "Parameters", "StorageDescriptor")}
+    moved["StorageDescriptor"] = {**moved["StorageDescriptor"], "Location": "s3://elsewhere/x/"}
+    glue.update_table(DatabaseName=name, TableInput=moved)
     again = cli("deploy", cwd=cwd)
     assert again.returncode == 0, again.stderr
-    assert all("replaced" in row for row in views(again))
+    assert all("replaced" in row for row in rows(again, "athena view"))
+    [drifted] = [row for row in rows(again, "glue table") if "clickstream_rejected" in row]
+    assert "updated" in drifted
+    location = glue.get_table(DatabaseName=name, Name="clickstream_rejected")["Table"][
+        "StorageDescriptor"
+    ]["Location"]
+    assert location.endswith("/lake/clickstream_rejected/")
+
     down = cli("teardown", cwd=cwd)
     assert down.returncode == 0, down.stderr
     assert name not in state(aws, name)["databases"]

@@ -109,14 +109,13 @@ class Executor:
         except BotoCoreError as err:
             raise DeployError(f"{service}.{operation} failed: {describe(err)}") from err
 
-    def record(
-        self, resource: str, created: bool, detail: str = "", replaced: bool = False
-    ) -> None:
-        """``replaced``: an existing resource is replaced (a view), not merely found."""
+    def record(self, resource: str, created: bool, detail: str = "", changed: str = "") -> None:
+        """``changed``: what happens to an existing resource ("replace" a view, "update" a
+        table); by default it is only found ("exists")."""
         if created:
             status = "would create" if self.dry_run else "created"
-        elif replaced:
-            status = "would replace" if self.dry_run else "replaced"
+        elif changed:
+            status = f"would {changed}" if self.dry_run else f"{changed.rstrip('e')}ed"
         else:
             status = "exists"
         self.outcomes.append(Outcome(resource, status, detail))

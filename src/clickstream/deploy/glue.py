@@ -65,6 +65,21 @@ def _owner(found: dict[str, Any] | None, key: str) -> str | None:
     return None if owner is None else str(owner)
 
 
+def _within(want: Any, have: Any) -> bool:
+    """Whether Glue already holds ``want`` (it adds fields of its own: those are ignored)."""
+    if have is None and want in ([], {}):
+        return True  # Glue may omit an empty list or map
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(_within(v, have.get(k)) for k, v in want.items())
+    if isinstance(want, list):
+        return (
+            isinstance(have, list)
+            and len(want) == len(have)
+            and all(_within(w, h) for w, h in zip(want, have, strict=True))
+        )
+    return bool(want == have)
+
+
 def _database(ex: Executor, s: DeploySettings) -> dict[str, Any] | None:
     return ex.exists("glue", "get_database", MISSING, Name=s.glue_database)  # type: ignore[no-any-return]
 
@@ -127,12 +142,15 @@ def ensure_glue(ex: Executor, s: DeploySettings) -> None:
     ):
         table = _table_input(s, name, columns, partitioned)
         found = None if db is None else _table(ex, s.glue_database, name)
-        op = "create_table" if found is None else "update_table"
-        ex.change("glue", op, DatabaseName=s.glue_database, TableInput=table)
+        same = found is not None and _within(table, found["Table"])
+        if not same:
+            op = "create_table" if found is None else "update_table"
+            ex.change("glue", op, DatabaseName=s.glue_database, TableInput=table)
         ex.record(
             f"glue table {s.glue_database}.{name}",
             found is None,
             "partition projection" if partitioned else "",
+            changed="" if same else "update",
         )
     # Views are SQL objects: Athena creates them (CREATE OR REPLACE). Whether one is there
     # decides what the report says: created the first time, replaced after.
@@ -144,7 +162,7 @@ def ensure_glue(ex: Executor, s: DeploySettings) -> None:
     remember(ex, s, views=new)  # before Athena creates them: teardown must know
     for name, statement in zip(VIEW_NAMES, athena_views(), strict=True):
         run_athena(ex, s, f"{s.glue_database}.{name}", statement)
-        ex.record(f"athena view {s.glue_database}.{name}", not present[name], replaced=True)
+        ex.record(f"athena view {s.glue_database}.{name}", not present[name], changed="replace")
 
 
 def remove_glue(ex: Executor, s: DeploySettings, manifest: Manifest) -> None:
