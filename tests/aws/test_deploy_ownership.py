@@ -405,3 +405,77 @@ def test_the_report_says_created_replaced_updated_or_exists_as_it_is(aws, tmp_pa
     assert down.returncode == 0, down.stderr
     assert name not in state(aws, name)["databases"]
     assert down.stdout.count("athena view") == 5
+
+
+def test_a_code_bucket_that_is_also_the_lake_goes_only_with_delete_data(
+    aws, tmp_path: Path
+) -> None:
+    name = f"cs{uuid.uuid4().hex[:8]}"
+    raw = _raw(aws, name)
+    one = f"{name}-one"
+    cwd = _write_config(tmp_path, name, raw, f'code_bucket = "{one}"\nlake_bucket = "{one}"\n')
+    assert cli("deploy", cwd=cwd).returncode == 0
+    aws.put_object(Bucket=one, Key="lake/clickstream/year=2024/month=1/part-0.parquet", Body=b"x")
+    down = cli("teardown", cwd=cwd)
+    assert down.returncode == 0, down.stderr
+    assert "holds the lake (use --delete-data)" in down.stdout
+    assert sorted(_objects(aws, one)) == ["lake/clickstream/year=2024/month=1/part-0.parquet"]
+    gone = cli("teardown", "--delete-data", "--yes", cwd=cwd)
+    assert gone.returncode == 0, gone.stderr
+    assert state(aws, name)["buckets"] == [raw]
+
+
+def _settings(project: str):
+    from clickstream.deploy.config import DeploySettings, with_defaults
+
+    return with_defaults(DeploySettings(project=project), "123456789012", "us-east-1")
+
+
+GOOD = {
+    "format": "clickstream-deploy-manifest",
+    "version": 1,
+    "project": "shop",
+    "keys": ["jobs/shop/0123456789abcdef/clickstream.zip"],
+    "prefixes": ["emr-logs/shop/", "athena-results/shop/"],
+    "views": ["analytics.sessions"],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"format": "other"}, "not a clickstream deploy manifest"),
+        ({"version": 2}, "not a clickstream deploy manifest"),
+        ({"project": "shop-eu"}, "belongs to project 'shop-eu'"),
+        ({"keys": ["precious/data.csv"]}, "keys entry 'precious/data.csv'"),
+        ({"keys": ["jobs/shop-eu/0123456789abcdef/x.zip"]}, "keys entry"),
+        ({"keys": ["jobs/shop/0123456789abcdef/../../x"]}, "keys entry"),
+        ({"keys": ["jobs/shop/manifest.json"]}, "keys entry"),
+        ({"keys": [7]}, "keys entry '7'"),
+        ({"keys": "jobs/shop/0123456789abcdef/x.zip"}, "'keys' is not a list"),
+        ({"prefixes": ["jobs/"]}, "prefixes entry 'jobs/'"),
+        ({"prefixes": [""]}, "prefixes entry ''"),
+        ({"views": ["analytics.orders"]}, "views entry 'analytics.orders'"),
+        ({"views": ["Analytics;drop.sessions"]}, "views entry"),
+    ],
+)
+def test_a_manifest_is_checked_as_untrusted_input(change: dict, why: str) -> None:
+    from clickstream.deploy.manifest import _parse
+    from clickstream.errors import DeployError
+
+    s = _settings("shop")
+    assert _parse(s, "m", json.dumps(GOOD).encode()).keys == GOOD["keys"]
+    with pytest.raises(DeployError) as caught:
+        _parse(s, "s3://b/m", json.dumps({**GOOD, **change}).encode())
+    assert why in str(caught.value) and "nothing deleted on it" in str(caught.value)
+    for raw in (b"\xff\xfe", b"{not json", b"[]"):
+        with pytest.raises(DeployError, match="is not valid"):
+            _parse(s, "s3://b/m", raw)
+
+
+def test_the_default_database_is_the_projects() -> None:
+    from clickstream.deploy.config import load_settings
+
+    assert _settings("web-shop-eu").glue_database == "web_shop_eu"
+    assert load_settings(None, project="clickstream").glue_database == "clickstream"
+    assert load_settings(None, project="a-b", glue_database="shared").glue_database == "shared"
