@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+from clickstream import s3
 from clickstream import sources as src
 from clickstream.engines import get_engine
 from clickstream.engines.base import Progress, StageRequest, no_progress
@@ -40,7 +44,7 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
     """Run the ETL once; returns the committed run report (or an empty one if nothing was new)."""
     started = time.perf_counter()
     # Every header is checked before anything is written: one bad file fails the whole run.
-    sources = src.find_sources(options.input)
+    sources, not_read = src.find_inputs(options.input)
     engine = get_engine(
         options.engine,
         memory_limit=options.memory_limit,
@@ -56,11 +60,12 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
         started_at=datetime.now(UTC).isoformat(),
         full_refresh=options.full_refresh,
     )
-    with store.lock():
+    new_lake = not s3.is_s3(store.root) and not os.path.lexists(store.root)
+    with store.lock(), _no_empty_lake_left(store.root, new_lake):
         store.recover()
         done = set() if options.full_refresh else ingested_keys(store.reports())
         new = [s for s in sources if s.key not in done]
-        report.skipped_files = [s.path for s in sources if s.key in done]
+        report.skipped_files = [s.path for s in sources if s.key in done] + not_read
         now = time.time_ns()
         waiting = {s.path: why for s in new if (why := src.still_being_written(s, now))}
         report.skipped_files += [f"{path} ({why})" for path, why in waiting.items()]
@@ -102,3 +107,34 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
             store.discard_staging(run_id, staging)
             raise
     return report
+
+
+@contextmanager
+def _no_empty_lake_left(root: str, new_lake: bool) -> Iterator[None]:
+    """A failed run on a lake it created leaves no folder behind that holds only the lock.
+
+    Removed while the lock is still held: another writer cannot be waiting on it (it gives up
+    at once), so no two writers ever hold locks on different ``_lock`` files.
+    """
+    try:
+        yield
+    except BaseException:
+        if new_lake:
+            _remove_if_only_the_lock(root)
+        raise
+
+
+def _remove_if_only_the_lock(root: str) -> None:
+    folders = []
+    for folder, dirnames, filenames in os.walk(root):
+        if any(os.path.islink(os.path.join(folder, d)) for d in dirnames):
+            return
+        if filenames not in ([], ["_lock"]) or (filenames and folder != root):
+            return
+        folders.append(folder)
+    try:
+        os.unlink(os.path.join(root, "_lock"))
+        for folder in reversed(folders):  # os.walk lists parents first
+            os.rmdir(folder)
+    except OSError as err:  # best effort: the run's own error is the one to report
+        log.debug("could not remove the new lake %s: %s", root, err)

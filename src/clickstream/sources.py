@@ -78,23 +78,50 @@ def _kind(path: Path) -> str:
     return "not a file"
 
 
+def _not_read(path: Path) -> str:
+    """Why a *.csv found in a folder or glob is no input (a FIFO would block the reader)."""
+    if path.is_symlink() and not path.exists():
+        return "a symlink to nothing"
+    try:
+        return _kind(path)
+    except OSError as err:
+        return f"cannot stat it: {err.strerror or err}"
+
+
 def discover(location: str) -> list[Path]:
     """Every *.csv / *.csv.gz at ``location`` (a file, a folder searched recursively, or a glob)."""
+    return discover_inputs(location)[0]
+
+
+def discover_inputs(location: str) -> tuple[list[Path], list[str]]:
+    """The regular *.csv / *.csv.gz files at ``location``, and '<path> (not read: why)' for each
+    other thing so named in a folder or glob (a FIFO, socket or device, a dangling symlink)."""
     path = Path(location).expanduser()
     if path.is_file():
-        found = [path]
+        candidates = [path]
     elif path.is_dir():
-        found = [p for p in path.rglob("*") if p.is_file() and _is_input(p.name)]
+        candidates = [p for p in path.rglob("*") if _is_input(p.name)]
     elif glob.has_magic(location):
-        found = [Path(p) for p in glob.glob(os.path.expanduser(location), recursive=True)]
-        found = [p for p in found if p.is_file() and _is_input(p.name)]
+        candidates = [Path(p) for p in glob.glob(os.path.expanduser(location), recursive=True)]
+        candidates = [p for p in candidates if _is_input(p.name)]
     elif path.exists():
         raise InputError(f"{location}: not a regular file or folder ({_kind(path)})")
     else:
         raise InputError(f"input not found: {location}")
+    found = [p for p in candidates if p.is_file()]
+    skipped = sorted(
+        f"{p.absolute()} (not read: {_not_read(p)})"
+        for p in candidates
+        if not p.is_file() and not p.is_dir()
+    )
+    if not found and skipped:
+        raise InputError(
+            f"no regular *.csv or *.csv.gz file at {location}: {skipped[0]}"
+            + (f" and {len(skipped) - 1} more" if len(skipped) > 1 else "")
+        )
     if not found:
         raise NoInputFilesError(location)
-    return sorted({p.resolve() for p in found})
+    return sorted({p.resolve() for p in found}), skipped
 
 
 def read_header(path: Path) -> list[str]:
@@ -130,7 +157,10 @@ def parse_header(file: str, head: bytes) -> list[str]:
             "endings?); use LF or CRLF line endings; nothing was written"
         )
     if end < 0 and len(head) > MAX_RECORD_BYTES:
-        raise InputError(f"{file}: the header line is longer than {MAX_RECORD_BYTES:,} bytes")
+        raise InputError(
+            f"{file}: the header line is longer than {MAX_RECORD_BYTES:,} bytes; "
+            "nothing was written"
+        )
     if b"\x00" in first:
         raise InputError(
             f"{file}: the header holds NUL bytes (a binary file?); nothing was written"
@@ -170,11 +200,17 @@ def header_positions(file: str, header: list[str]) -> tuple[int, ...]:
 
 def find_sources(location: str) -> list[SourceFile]:
     """Discover and header-check the inputs at a local path, glob or s3:// URI."""
+    return find_inputs(location)[0]
+
+
+def find_inputs(location: str) -> tuple[list[SourceFile], list[str]]:
+    """``find_sources``, and the things named like inputs that are not read (and why)."""
     from clickstream import s3
 
     if s3.is_s3(location):
-        return _inspect_s3(location)
-    return inspect(discover(location))
+        return _inspect_s3(location), []
+    paths, skipped = discover_inputs(location)
+    return inspect(paths), skipped
 
 
 def _s3_head(uri: str, size: int) -> bytes:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from clickstream.errors import InputError
+from clickstream.integrity import MAX_RECORD_BYTES
 from clickstream.pipeline import EtlOptions, run_etl
-from clickstream.sources import SETTLE_SECONDS
+from clickstream.sources import SETTLE_SECONDS, parse_header
 from tests.conftest import HEADER, lake_rows, write_csv
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
@@ -194,3 +196,44 @@ def test_invalid_utf8_shows_one_mark_per_bad_sequence(tmp_path: Path, engine: st
         (4, "u3,https://a.com/???,1706745600,Chrome,Linux,1x1"),
         (6, "u4,https://a.com/?té,1706745600,Chrome,Linux,1x1"),
     ]
+
+
+def test_what_a_folder_holds_but_cannot_read_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write_csv(folder / "ok.csv", [line(1)])
+    os.mkfifo(folder / "pipe.csv")  # read, it would block the run forever
+    (folder / "gone.csv").symlink_to(folder / "deleted.csv")
+    (folder / "dir.csv").mkdir()  # a folder: searched, not reported
+    report = run_etl(EtlOptions(input=str(folder), lake=str(tmp_path / "lake")))
+    assert report.rows_read == 1
+    assert report.skipped_files == [
+        f"{folder / 'gone.csv'} (not read: a symlink to nothing)",
+        f"{folder / 'pipe.csv'} (not read: a FIFO)",
+    ]
+    again = run_etl(EtlOptions(input=str(folder / "*.csv"), lake=str(tmp_path / "lake")))
+    assert again.skipped_files == [str(folder / "ok.csv"), *report.skipped_files]
+
+
+def test_a_folder_of_only_unreadable_inputs_is_one_error(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.csv")
+    with pytest.raises(InputError, match=r"no regular \*\.csv .*pipe\.csv \(not read: a FIFO\)"):
+        run_etl(EtlOptions(input=str(tmp_path), lake=str(tmp_path / "lake")))
+
+
+def test_a_failed_run_leaves_no_lake_it_created(tmp_path: Path) -> None:
+    src = settle(write_csv(tmp_path / "bad.csv", ['u1,"a"b,1706745600,b,o,1x1']))
+    lake = tmp_path / "new" / "lake"
+    with pytest.raises(InputError, match="nothing was written"):
+        run_etl(EtlOptions(input=str(src), lake=str(lake)))
+    assert not lake.exists()
+    # A lake that was there keeps its lock file (another run may be about to take it).
+    good = settle(write_csv(tmp_path / "good.csv", [line(1)]))
+    run_etl(EtlOptions(input=str(good), lake=str(lake)))
+    with pytest.raises(InputError):
+        run_etl(EtlOptions(input=str(src), lake=str(lake)))
+    assert (lake / "_lock").exists() and lake_rows(lake) != []
+
+
+def test_a_header_over_the_limit_says_nothing_was_written() -> None:
+    with pytest.raises(InputError, match=r"longer than 8,388,608 bytes; nothing was written$"):
+        parse_header("wide.csv", b"a," * (MAX_RECORD_BYTES // 2 + 1))
