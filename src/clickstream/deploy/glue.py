@@ -12,7 +12,7 @@ deploy created it and nothing else is left in it.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from clickstream.contract.schema import OUTPUT_COLUMNS, PARTITION_COLUMNS, REJECTED_COLUMNS
 from clickstream.deploy.actions import Executor, Outcome
@@ -81,12 +81,14 @@ def _within(want: Any, have: Any) -> bool:
 
 
 def _database(ex: Executor, s: DeploySettings) -> dict[str, Any] | None:
-    return ex.exists("glue", "get_database", MISSING, Name=s.glue_database)  # type: ignore[no-any-return]
+    return cast(
+        "dict[str, Any] | None", ex.exists("glue", "get_database", MISSING, Name=s.glue_database)
+    )
 
 
 def _table(ex: Executor, database: str, name: str) -> dict[str, Any] | None:
     found = ex.exists("glue", "get_table", MISSING, DatabaseName=database, Name=name)
-    return found  # type: ignore[no-any-return]
+    return cast("dict[str, Any] | None", found)
 
 
 def _refuse(s: DeploySettings, name: str, owner: str | None, what: str = "table") -> DeployError:
