@@ -457,6 +457,8 @@ GOOD = {
         ({"prefixes": [""]}, "prefixes entry ''"),
         ({"views": ["analytics.orders"]}, "views entry 'analytics.orders'"),
         ({"views": ["Analytics;drop.sessions"]}, "views entry"),
+        ({"databases": ["Analytics;drop"]}, "databases entry"),
+        ({"databases": "analytics"}, "'databases' is not a list"),
     ],
 )
 def test_a_manifest_is_checked_as_untrusted_input(change: dict, why: str) -> None:
@@ -479,3 +481,21 @@ def test_the_default_database_is_the_projects() -> None:
     assert _settings("web-shop-eu").glue_database == "web_shop_eu"
     assert load_settings(None, project="clickstream").glue_database == "clickstream"
     assert load_settings(None, project="a-b", glue_database="shared").glue_database == "shared"
+
+
+def test_teardown_finds_the_tables_of_every_database_a_deploy_used(aws, tmp_path: Path) -> None:
+    name = f"cs{uuid.uuid4().hex[:8]}"
+    raw = _raw(aws, name)
+    analytics = f"analytics_{name}"
+    _glue().create_database(DatabaseInput={"Name": analytics})
+    _glue().create_table(DatabaseName=analytics, TableInput=FOREIGN_TABLE)
+    before = _snapshot(analytics)
+    cwd = _write_config(tmp_path, name, raw)
+    assert cli("deploy", cwd=cwd).returncode == 0  # its own database first
+    moved = _write_config(tmp_path / "moved", name, raw, f'glue_database = "{analytics}"\n')
+    assert cli("deploy", cwd=moved).returncode == 0  # then the user's
+    assert name in state(aws, name)["databases"]
+    down = cli("teardown", cwd=moved)
+    assert down.returncode == 0, down.stderr
+    assert name not in state(aws, name)["databases"]
+    assert _snapshot(analytics) == before

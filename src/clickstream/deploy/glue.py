@@ -120,6 +120,15 @@ def ensure_glue(ex: Executor, s: DeploySettings) -> None:
     manifest = load(ex, s)
     exists = check_glue(ex, s, manifest)
     db = _database(ex, s) if exists else None
+    # Views are SQL objects: Athena creates them (CREATE OR REPLACE). Whether one is there
+    # decides what the report says: created the first time, replaced after.
+    present = {
+        name: db is not None and _table(ex, s.glue_database, name) is not None
+        for name in VIEW_NAMES
+    }
+    new = tuple(f"{s.glue_database}.{name}" for name in VIEW_NAMES if not present[name])
+    # Before anything is created in Glue: teardown must know where to look.
+    remember(ex, s, databases=(s.glue_database,), views=new)
     if db is None:
         ex.change(
             "glue",
@@ -154,65 +163,52 @@ def ensure_glue(ex: Executor, s: DeploySettings) -> None:
             "partition projection" if partitioned else "",
             changed="" if same else "update",
         )
-    # Views are SQL objects: Athena creates them (CREATE OR REPLACE). Whether one is there
-    # decides what the report says: created the first time, replaced after.
-    present = {
-        name: db is not None and _table(ex, s.glue_database, name) is not None
-        for name in VIEW_NAMES
-    }
-    new = tuple(f"{s.glue_database}.{name}" for name in VIEW_NAMES if not present[name])
-    remember(ex, s, views=new)  # before Athena creates them: teardown must know
     for name, statement in zip(VIEW_NAMES, athena_views(), strict=True):
         run_athena(ex, s, f"{s.glue_database}.{name}", statement)
         ex.record(f"athena view {s.glue_database}.{name}", not present[name], changed="replace")
 
 
 def remove_glue(ex: Executor, s: DeploySettings, manifest: Manifest) -> None:
-    """Drop the project's own tables and views; the database only if deploy created it and
-    nothing else is in it. Everyone else's tables stay exactly as they are."""
-    db = _database(ex, s)
+    """Drop the project's own tables and views, in ``glue_database`` and in every database an
+    earlier deploy used (the manifest's); a database only if deploy created it and nothing else
+    is in it. Everyone else's tables stay exactly as they are."""
+    for database in sorted({s.glue_database, *manifest.databases}):
+        views = [v.partition(".")[2] for v in manifest.views if v.partition(".")[0] == database]
+        _remove_database(ex, s, database, views)
+
+
+def _remove_database(ex: Executor, s: DeploySettings, database: str, views: list[str]) -> None:
+    db = cast("dict[str, Any] | None", ex.exists("glue", "get_database", MISSING, Name=database))
+    resource = f"glue database {database}"
+    if db is None:
+        ex.record_deleted(resource, False)
+        return
     dropped: set[str] = set()
-    for view in manifest.views:
-        database, _, name = view.partition(".")
+    for name in views:
         found = _table(ex, database, name)
         if found is not None:
             ex.change("glue", "delete_table", gone=MISSING, DatabaseName=database, Name=name)
-            if database == s.glue_database:
-                dropped.add(name)
-        ex.record_deleted(f"athena view {view}", found is not None)
-    if db is None:
-        ex.record_deleted(f"glue database {s.glue_database}", False)
-        return
+            dropped.add(name)
+        ex.record_deleted(f"athena view {database}.{name}", found is not None)
     for name in (TABLE, REJECTED_TABLE):
-        found = _table(ex, s.glue_database, name)
+        found = _table(ex, database, name)
         owner = _owner(found, "Table")
         if found is not None and owner == s.project:
-            ex.change("glue", "delete_table", gone=MISSING, DatabaseName=s.glue_database, Name=name)
+            ex.change("glue", "delete_table", gone=MISSING, DatabaseName=database, Name=name)
             dropped.add(name)
-            ex.record_deleted(f"glue table {s.glue_database}.{name}", True)
+            ex.record_deleted(f"glue table {database}.{name}", True)
         elif found is not None:
             whose = f"project {owner}'s" if owner else "not created by deploy"
-            ex.outcomes.append(Outcome(f"glue table {s.glue_database}.{name}", "kept", whose))
-    left = [
-        t["Name"]
-        for t in ex.pages(
-            "glue", "get_tables", "TableList", gone=MISSING, DatabaseName=s.glue_database
-        )
-        if t["Name"] not in dropped
-    ]
-    resource = f"glue database {s.glue_database}"
+            ex.outcomes.append(Outcome(f"glue table {database}.{name}", "kept", whose))
+    pages = ex.pages("glue", "get_tables", "TableList", gone=MISSING, DatabaseName=database)
+    left = sorted(t["Name"] for t in pages if t["Name"] not in dropped)
     if _owner(db, "Database") != s.project:
         ex.outcomes.append(Outcome(resource, "kept", "not created by deploy"))
     elif left:
-        ex.outcomes.append(
-            Outcome(
-                resource,
-                "kept",
-                f"{len(left)} table(s) not created by deploy: {', '.join(sorted(left)[:5])}",
-            )
-        )
+        detail = f"{len(left)} table(s) not created by deploy: {', '.join(left[:5])}"
+        ex.outcomes.append(Outcome(resource, "kept", detail))
     else:
-        ex.change("glue", "delete_database", gone=MISSING, Name=s.glue_database)
+        ex.change("glue", "delete_database", gone=MISSING, Name=database)
         ex.record_deleted(resource, True)
 
 

@@ -1,11 +1,12 @@
 """What deploy wrote where no tag can say so: a JSON manifest in the code bucket.
 
 It lists the S3 keys deploy uploaded, the key prefixes it handed to services (EMR logs, Athena
-results) and the Athena views it created. In a bucket the user supplied, teardown deletes exactly
-these and nothing else under ``jobs/``. Each entry is written *before* the thing it names, so an
-interrupted deploy leaves an entry for something absent (teardown skips it), never an unrecorded
-object. Read back as untrusted input: every entry must lie inside this project's own prefixes, or
-the manifest is refused in one line and nothing is deleted on its word.
+results), the Athena views it created and the Glue databases it put tables in. In a bucket the
+user supplied, teardown deletes exactly these keys and nothing else under ``jobs/``. Each entry
+is written *before* the thing it names, so an interrupted deploy leaves an entry for something
+absent (teardown skips it), never an unrecorded object. Read back as untrusted input: every
+entry must lie inside this project's own prefixes, or the manifest is refused in one line and
+nothing is deleted on its word.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Manifest:
     prefixes: list[str] = field(default_factory=list)
     views: list[str] = field(default_factory=list)
     """``database.view`` names."""
+    databases: list[str] = field(default_factory=list)
+    """Glue databases deploy put tables in (``glue_database`` may change between deploys)."""
 
     def to_json(self, project: str) -> bytes:
         body = {
@@ -45,6 +48,7 @@ class Manifest:
             "keys": sorted(self.keys),
             "prefixes": sorted(self.prefixes),
             "views": sorted(self.views),
+            "databases": sorted(self.databases),
         }
         return json.dumps(body, indent=1).encode()
 
@@ -69,6 +73,7 @@ def _parse(s: DeploySettings, where: str, raw: bytes) -> Manifest:
         ("keys", found.keys, key_rule.fullmatch),
         ("prefixes", found.prefixes, allowed_prefixes.__contains__),
         ("views", found.views, _is_view),
+        ("databases", found.databases, GLUE_RULE.fullmatch),
     ):
         items = body.get(entry, [])
         if not isinstance(items, list):
@@ -103,6 +108,7 @@ def remember(
     keys: tuple[str, ...] = (),
     prefixes: tuple[str, ...] = (),
     views: tuple[str, ...] = (),
+    databases: tuple[str, ...] = (),
 ) -> None:
     """Add entries (before creating what they name); writes only when something is new."""
     current = load(ex, s)
@@ -110,6 +116,7 @@ def remember(
         keys=sorted({*current.keys, *keys}),
         prefixes=sorted({*current.prefixes, *prefixes}),
         views=sorted({*current.views, *views}),
+        databases=sorted({*current.databases, *databases}),
     )
     if merged.to_json(s.project) != current.to_json(s.project):
         ex.change(
