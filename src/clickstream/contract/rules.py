@@ -139,9 +139,8 @@ def _path_query() -> dict[str, str]:
     }
 
 
-_EQ = "strpos(s, chr(61))"
-_KEY = f"CASE WHEN {_EQ} > 0 THEN substr(s, 1, {_EQ} - 1) ELSE s END"
-_VALUE = f"CASE WHEN {_EQ} > 0 THEN substr(s, {_EQ} + 1) END"
+#: A parameter's value: after the first '='; NULL when it has none.
+_VALUE = "CASE WHEN contains(s, chr(61)) THEN substr(s, strpos(s, chr(61)) + 1) END"
 
 
 def _without_controls(fx: SqlFunctions, x: str) -> str:
@@ -159,19 +158,32 @@ def _derived(fx: SqlFunctions) -> dict[str, str]:
             f"coalesce(_time_numeric AND _secs >= {MIN_EPOCH_SECONDS} "
             f"AND _secs < {MAX_EPOCH_SECONDS}, FALSE)"
         ),
-        # key/value split on the first '='; a key without '=' has a NULL value.
-        "_pairs": (
-            "CASE WHEN _query <> '' THEN list_transform(list_filter(string_split(_query, '&'), "
-            f"s -> s <> ''), s -> struct_pack(k := {fx.form_decode(_KEY, CONTROL_RE)}, "
-            f"v := {_VALUE})) END"
-        ),
+        # The query string's parameters, split once: every UTM field and the map derive from
+        # the same lists (keys and values as parallel lists: cheaper than a list of structs).
+        "_params": "CASE WHEN _query <> '' THEN list_filter(string_split(_query, '&'), s -> s <> '') END",  # noqa: E501
+    }
+
+
+def _param_parts() -> dict[str, str]:
+    # key/value split on the first '='; a key without '=' has a NULL value.
+    return {
+        "_raw_keys": "list_transform(_params, s -> split_part(s, chr(61), 1))",
+        "_raw_values": f"list_transform(_params, s -> {_VALUE})",
+    }
+
+
+def _param_decoded(fx: SqlFunctions) -> dict[str, str]:
+    # Decoded once, here, for the map and the UTM columns alike.
+    return {
+        "_keys": f"list_transform(_raw_keys, k -> {fx.form_decode('k', CONTROL_RE)})",
+        "_values": f"list_transform(_raw_values, v -> nullif({fx.form_decode('v', CONTROL_RE)}, ''))",  # noqa: E501
     }
 
 
 def _pair_keys(fx: SqlFunctions) -> dict[str, str]:
     return {
-        "_lower_keys": "list_transform(_pairs, p -> lower(p.k))",
-        "_key_order": fx.key_order("_pairs"),
+        "_lower_keys": "list_transform(_keys, k -> lower(k))",
+        "_key_order": fx.key_order("_keys"),
     }
 
 
@@ -233,8 +245,8 @@ def _csv_field(x: str) -> str:
 
 
 def _first_value(fx: SqlFunctions, key: str) -> str:
-    """Raw value of the first query parameter whose decoded key equals ``key`` (any case)."""
-    return f"({fx.element('_pairs', f'array_position(_lower_keys, {key!r})')}).v"
+    """Decoded value of the first query parameter whose decoded key equals ``key`` (any case)."""
+    return fx.element("_values", f"array_position(_lower_keys, {key!r})")
 
 
 def _outputs(fx: SqlFunctions) -> dict[str, str]:
@@ -246,12 +258,8 @@ def _outputs(fx: SqlFunctions) -> dict[str, str]:
         f"substr(f_url, length(_scheme) + 4 + {userinfo_len}))"
     )
     raw_line = " || ',' || ".join(_csv_field(raw) for raw in RAW_FIELDS.values())
-    utm = {
-        f"utm_{f}": f"nullif({fx.form_decode(_first_value(fx, f'utm_{f}'), CONTROL_RE)}, '')"
-        for f in UTM_FIELDS
-    }
-    decoded_value = f"nullif({fx.form_decode('p.v', CONTROL_RE)}, '')"
-    query_map = fx.first_wins_map("_pairs", "_key_order", decoded_value)
+    utm = {f"utm_{f}": _first_value(fx, f"utm_{f}") for f in UTM_FIELDS}
+    query_map = fx.first_wins_map("_keys", "_values", "_key_order")
     hash_input = ", ".join(f"t_{field}" for field in RAW_FIELDS)
     return {
         "reject_reason": f"CASE {cases} END",
@@ -266,7 +274,7 @@ def _outputs(fx: SqlFunctions) -> dict[str, str]:
         "url_query": "nullif(_query, '')",
         "url_fragment": "nullif(_fragment, '')",
         **utm,
-        "query_params": f"CASE WHEN _pairs IS NOT NULL THEN {query_map} END",
+        "query_params": f"CASE WHEN _params IS NOT NULL THEN {query_map} END",
         "browser": f"nullif({_without_controls(fx, 'f_browser')}, '')",
         "os": f"nullif({_without_controls(fx, 'f_os')}, '')",
         "screen_resolution": "f_screen_resolution",
@@ -289,7 +297,8 @@ def contract_select(source: str, fx: SqlFunctions, passthrough: tuple[str, ...] 
     sql = _layer(sql, _missing_as_null())
     for layer in (
         _parsed(fx), _after_scheme(), _authority(), _split_fragment(), _split_query(),
-        _url_parts(), _path_query(), _derived(fx), _pair_keys(fx),
+        _url_parts(), _path_query(), _derived(fx), _param_parts(), _param_decoded(fx),
+        _pair_keys(fx),
     ):  # fmt: skip
         sql = _layer(sql, layer)
     sql = _layer(sql, _host_parts())
