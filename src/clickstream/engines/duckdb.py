@@ -26,13 +26,18 @@ from clickstream.contract.rules import (
     LAKE_COLUMNS,
     PARTITION_NAMES,
     RAW_FIELDS,
-    RAW_LINE_MAX_CHARS,
     contract_select,
     truncated_raw,
 )
 from clickstream.engines.base import Progress, StageRequest, StageResult
+from clickstream.engines.duckdb_rejects import (
+    decode_undecodable,
+    line_tables,
+    malformed_select,
+    numbered_rejects,
+)
 from clickstream.errors import ConfigError, EngineError
-from clickstream.integrity import MAX_RECORD_BYTES, raw_records
+from clickstream.integrity import MAX_RECORD_BYTES
 from clickstream.lake.index import ID_COLUMNS, dedupe_sources
 from clickstream.lake.layout import INDEX
 from clickstream.sources import SourceFile
@@ -195,97 +200,9 @@ class _Stager:
         return result
 
     def _reader_rejects(self, groups: int) -> None:
-        """One row per record the CSV reader could not parse (it may log several errors each).
-
-        DuckDB's ``csv_line`` starts at the newline of a blank line before the record, if any:
-        those newlines are no part of the record (a record never starts with CR or LF).
-        """
-        parts = [
-            f"SELECT s.file_path AS source_file, e.line AS line_number, "
-            f"ltrim(first(e.csv_line ORDER BY e.column_idx), chr(13) || chr(10)) AS raw_line, "
-            f"bool_or(e.error_type = 'INVALID ENCODING') AS undecodable "
-            f"FROM reader_rejects_{g} e JOIN reader_scans_{g} s USING (scan_id, file_id) "
-            f"GROUP BY s.file_path, e.line"
-            for g in range(groups)
-        ]
-        self.con.execute("CREATE TABLE malformed AS " + " UNION ALL ".join(parts))
-        self._decode_undecodable()
-
-    def _decode_undecodable(self) -> None:
-        """Raw text of records that are not UTF-8, from their bytes: one '?' per invalid
-        sequence, as Spark's decoder gives (DuckDB's ``csv_line`` turns the valid byte after an
-        invalid lead byte into '?' too, so ``\\xc3x`` would read '??')."""
-        import pyarrow as pa
-
-        found = self.con.execute(
-            "SELECT source_file, list(line_number) FROM malformed WHERE undecodable GROUP BY ALL"
-        ).fetchall()
-        if not found:
-            return
-        # 4 bytes a character at most: enough bytes for the characters raw_line keeps.
-        files, numbers, texts = [], [], []
-        for path, lines in found:
-            records = raw_records(path, lines, 4 * RAW_LINE_MAX_CHARS + 8)
-            for number, data in records.items():
-                files.append(path)
-                numbers.append(number)
-                texts.append(data.decode("utf-8", "replace").replace("\ufffd", "?"))
-        self.con.register(
-            "decoded",
-            pa.table(
-                {
-                    "source_file": pa.array(files, pa.string()),
-                    "line_number": pa.array(numbers, pa.int64()),
-                    "text": pa.array(texts, pa.string()),
-                }
-            ),
-        )
-        self.con.execute(
-            "UPDATE malformed m SET raw_line = d.text FROM decoded d "
-            "WHERE m.undecodable AND m.source_file = d.source_file "
-            "AND m.line_number = d.line_number"
-        )
-        self.con.unregister("decoded")
-
-    def _line_tables(self) -> None:
-        """``files`` (numbered by physical line or by record) and ``blank`` (each file's blank
-        lines, by how many records precede them), from the census of each file.
-
-        Spark numbers a file's records by physical line, unless a record spans lines (then it
-        reads the file whole and numbers records); DuckDB's reader numbers neither way (it
-        counts blank lines but not quoted newlines), so both numberings are rebuilt from the
-        record's index in its file and the census's blank lines.
-        """
-        import pyarrow as pa
-
-        sources = self.request.sources
-        physical = [s.census is None or not s.census.multiline for s in sources]
-        blank_at = [s.census.blank_at if s.census is not None else () for s in sources]
-        self.con.register(
-            "files_in",
-            pa.table({"source_file": [s.path for s in sources], "physical": physical}),
-        )
-        self.con.register(
-            "blank_in",
-            pa.table(
-                {
-                    "source_file": pa.array(
-                        [s.path for s, at in zip(sources, blank_at, strict=True) for _ in at],
-                        pa.string(),
-                    ),
-                    "b": pa.array([b for at in blank_at for b in at], pa.int64()),
-                }
-            ),
-        )
-        self.con.execute("CREATE TABLE files AS SELECT * FROM files_in")
-        # The j-th blank line (1-based) of a file follows b - j - 1 records (header excluded).
-        self.con.execute(
-            "CREATE TABLE blank AS SELECT source_file, b, row_number() OVER w AS j, "
-            "b - row_number() OVER w - 1 AS rec_before FROM blank_in "
-            "WINDOW w AS (PARTITION BY source_file ORDER BY b)"
-        )
-        self.con.unregister("files_in")
-        self.con.unregister("blank_in")
+        """The ``malformed`` table: one row per record the CSV reader could not parse."""
+        self.con.execute("CREATE TABLE malformed AS " + malformed_select(groups))
+        decode_undecodable(self.con)
 
     def _rows_by_file(self) -> dict[str, int]:
         rows = self.con.execute(
@@ -307,41 +224,8 @@ class _Stager:
         target.parent.mkdir(parents=True, exist_ok=True)
         run_id = quote_literal(self.request.run_id)
         redact = truncated_raw(DUCKDB.redact_userinfo("rtrim(raw_line, chr(13) || chr(10))"))
-        self._line_tables()
-        # Every reject gets k, its 0-based index among its file's records. A malformed record's
-        # comes from the reader's line (blank lines before it taken off); an accepted record's
-        # from its place among the accepted, shifted by the malformed records before it. Its
-        # line is then k + 2 (header = line 1), plus the blank lines before it where the file is
-        # numbered by physical line. ASOF joins keep every step a sort, not a cross product.
-        sql = f"""
-        CREATE TABLE rejects AS
-          WITH bad AS (
-            SELECT m.source_file, m.raw_line, m.line_number - 2 - coalesce(b.j, 0) AS k
-            FROM malformed m ASOF LEFT JOIN blank b
-              ON m.source_file = b.source_file AND m.line_number > b.b),
-          bad_ranked AS (
-            SELECT source_file, k - row_number() OVER w + 1 AS good_before, row_number() OVER w AS n
-            FROM bad WINDOW w AS (PARTITION BY source_file ORDER BY k)),
-          bad_steps AS (
-            SELECT source_file, good_before, max(n) AS n FROM bad_ranked GROUP BY ALL),
-          blank_steps AS (
-            SELECT source_file, rec_before, max(j) AS j FROM blank GROUP BY ALL),
-          rule AS (
-            SELECT s.source_file, s.rowid - f.r0 AS pos, s.raw_line, s.reject_reason
-            FROM staged s JOIN per_file f USING (source_file) WHERE s.reject_reason IS NOT NULL),
-          indexed AS (
-            SELECT r.source_file, r.pos + coalesce(b.n, 0) AS k, r.raw_line, r.reject_reason
-            FROM rule r ASOF LEFT JOIN bad_steps b
-              ON r.source_file = b.source_file AND r.pos >= b.good_before
-            UNION ALL
-            SELECT source_file, k, {redact}, 'malformed_csv' FROM bad)
-          SELECT x.source_file,
-                 CAST(x.k + 2 + CASE WHEN f.physical THEN coalesce(b.j, 0) ELSE 0 END AS BIGINT)
-                   AS line_number,
-                 x.raw_line, x.reject_reason, {run_id} AS run_id
-          FROM indexed x JOIN files f USING (source_file)
-          ASOF LEFT JOIN blank_steps b ON x.source_file = b.source_file AND x.k >= b.rec_before
-        """
+        line_tables(self.con, self.request.sources)
+        sql = "CREATE TABLE rejects AS " + numbered_rejects(redact, run_id)
         self._run_sql("checking quarantine", sql)
         fresh = "SELECT * FROM rejects"
         earlier = self.request.lake.rejected_files() if self.request.dedupe_against_lake else []
