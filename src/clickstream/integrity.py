@@ -63,6 +63,9 @@ class Census:
     """Logical line numbers (newlines inside quotes not counted, header = 1) of blank lines."""
     ends_with_newline: bool = True
     """The last byte is '\\n' (or the file is empty)."""
+    mixed_endings_at: int = 0
+    """The first line that ends in CRLF where the header ends in LF, or the reverse (0: none).
+    Spark reads such a file; DuckDB's reader cannot."""
 
     def check(self, rows_read: int) -> None:
         """Raise when the reader's count disagrees with this census."""
@@ -145,6 +148,9 @@ class _Scanner:
     pending_line: int = 0
     head: bytes = field(default=b"")
     blank_at: list[int] = field(default_factory=list)
+    crlf: bool | None = None
+    """Whether the header line ends in CRLF (None until it ended)."""
+    mixed_at: int = 0
 
     def feed(self, chunk: bytes) -> None:
         import numpy as np
@@ -178,7 +184,14 @@ class _Scanner:
                 raise self._too_long(line)
             idx = ends - 1 - self.pos
             before = np.where(idx >= 0, a[np.maximum(idx, 0)], self.prev)
-            blank = (lengths == 0) | ((lengths == 1) & (before == _CR))
+            crlf = before == _CR
+            if self.crlf is None:
+                self.crlf = bool(crlf[0])
+            if not self.mixed_at:
+                other = np.flatnonzero(crlf != self.crlf)
+                if len(other):
+                    self.mixed_at = self.lines + int(end_idx[other[0]]) + 1
+            blank = (lengths == 0) | ((lengths == 1) & crlf)
             where = np.flatnonzero(blank)
             if len(where):
                 self.blanks += len(where)
@@ -285,6 +298,7 @@ class _Scanner:
             open_quote=open_quote,
             blank_at=tuple(self.blank_at),
             ends_with_newline=self.pos == 0 or self.prev == _NL,
+            mixed_endings_at=self.mixed_at,
         )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -237,3 +239,32 @@ def test_a_failed_run_leaves_no_lake_it_created(tmp_path: Path) -> None:
 def test_a_header_over_the_limit_says_nothing_was_written() -> None:
     with pytest.raises(InputError, match=r"longer than 8,388,608 bytes; nothing was written$"):
         parse_header("wide.csv", b"a," * (MAX_RECORD_BYTES // 2 + 1))
+
+
+MIXED = f"{HEADER}\n{line(1)}\n{line(2)}\r\n\r\n{line(3)}\n".encode()
+
+
+def test_mixed_line_endings_are_one_line_on_duckdb(tmp_path: Path) -> None:
+    # DuckDB's reader failed the scan with ~600 characters of parser state.
+    src = tmp_path / "mixed.csv"
+    src.write_bytes(MIXED)
+    settle(src)
+    proc = subprocess.run(
+        [sys.executable, "-m", "clickstream", "etl", "-i", str(src), "-l", str(tmp_path / "lk")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    [message] = proc.stderr.splitlines()
+    assert message.startswith(f"error: {src}: line 3: its line ending (CRLF or LF) differs")
+    assert message.endswith("use --engine spark; nothing was written")
+    assert not (tmp_path / "lk").exists()
+
+
+@pytest.mark.spark
+def test_mixed_line_endings_are_read_by_spark(tmp_path: Path) -> None:
+    src = tmp_path / "mixed.csv"
+    src.write_bytes(MIXED)
+    report = run_etl(EtlOptions(input=str(settle(src)), lake=str(tmp_path / "lk"), engine="spark"))
+    assert (report.rows_read, report.rows_written) == (3, 3)

@@ -36,7 +36,7 @@ from clickstream.engines.duckdb_rejects import (
     malformed_select,
     numbered_rejects,
 )
-from clickstream.errors import ConfigError, EngineError
+from clickstream.errors import ConfigError, EngineError, InputError
 from clickstream.integrity import MAX_RECORD_BYTES
 from clickstream.lake.index import ID_COLUMNS, dedupe_sources
 from clickstream.lake.layout import INDEX
@@ -134,6 +134,15 @@ class DuckDBEngine:
             con.close()
 
     def stage(self, request: StageRequest, progress: Progress) -> StageResult:
+        for source in request.sources:
+            if source.census is not None and source.census.mixed_endings_at:
+                # Its reader fails the whole scan with a page of parser state instead.
+                raise InputError(
+                    f"{source.path}: line {source.census.mixed_endings_at}: its line ending "
+                    "(CRLF or LF) differs from the header's; DuckDB cannot read mixed line "
+                    "endings: convert the file (dos2unix) or use --engine spark; nothing was "
+                    "written"
+                )
         with self._connect(request.staging) as con:
             if any(s3.is_s3(f.path) for f in request.sources) or s3.is_s3(request.lake.root):
                 s3.configure_duckdb(con)
