@@ -112,8 +112,10 @@ def _authority() -> dict[str, str]:
 def _split_fragment() -> dict[str, str]:
     return {
         "_tail": "substr(_rest, length(_authority) + 1)",
-        # Everything up to the last '@' of the authority is user info.
-        "_hostport": "regexp_replace(_authority, '^.*@', '')",
+        # Everything up to the last '@' of the authority is user info (rare: the regex runs
+        # only where there is an '@').
+        "_hostport": "CASE WHEN contains(_authority, '@') "
+        "THEN regexp_replace(_authority, '^.*@', '') ELSE _authority END",
     }
 
 
@@ -187,17 +189,23 @@ def _pair_keys(fx: SqlFunctions) -> dict[str, str]:
     }
 
 
+def _host_check(fx: SqlFunctions) -> dict[str, str]:
+    return {"_name_ok": fx.matches("_hostport", NAME_AUTHORITY_RE)}
+
+
 def _host_parts() -> dict[str, str]:
     # The long IPv6 pattern runs only on bracketed hosts (it would cost a quarter of the
-    # contract's time on every row).
-    def part(group: int) -> str:
+    # contract's time on every row). A host name holds no ':', so once the name pattern has
+    # matched, host and port split at the ':' (as the pattern's groups would, one regex run).
+    def part(group: int, piece: int) -> str:
         return (
             f"CASE WHEN substr(_hostport, 1, 1) = '[' "
             f"THEN regexp_extract(_hostport, '{IPV6_AUTHORITY_RE}', {group}) "
-            f"ELSE regexp_extract(_hostport, '{NAME_AUTHORITY_RE}', {group}) END"
+            f"WHEN _name_ok THEN split_part(_hostport, ':', {piece}) "
+            "WHEN NOT _name_ok THEN '' END"
         )
 
-    return {"_host": f"lower({part(1)})", "_port_text": part(3)}
+    return {"_host": f"lower({part(1, 1)})", "_port_text": part(3, 2)}
 
 
 def _validity(fx: SqlFunctions) -> dict[str, str]:
@@ -266,7 +274,8 @@ def _outputs(fx: SqlFunctions) -> dict[str, str]:
         "event_id": f"md5(concat_ws(chr(31), {hash_input}))",
         "anonymous_user_id": "f_anonymous_user_id",
         "event_time": fx.micros_to_timestamp(micros),
-        "url": f"CASE WHEN _url_ok THEN {clean_url} ELSE f_url END",
+        # Without user info the cleaned URL is the URL as written.
+        "url": f"CASE WHEN _url_ok AND contains(_authority, '@') THEN {clean_url} ELSE f_url END",
         "url_protocol": "lower(_scheme)",
         "url_host": "_host",
         "url_port": "_port",
@@ -301,6 +310,7 @@ def contract_select(source: str, fx: SqlFunctions, passthrough: tuple[str, ...] 
         _pair_keys(fx),
     ):  # fmt: skip
         sql = _layer(sql, layer)
+    sql = _layer(sql, _host_check(fx))
     sql = _layer(sql, _host_parts())
     sql = _layer(sql, _validity(fx))
     outputs = _outputs(fx)
