@@ -365,13 +365,21 @@ def raw_records(path: str, lines: list[int], limit: int) -> dict[int, bytes]:
         quotes, ends, pos = quotes + len(qp), ends + len(at_end), pos + len(a)
         buf += chunk
         while done < len(starts) and pos >= starts[done] + limit:
-            windows[want[done]] = buf[starts[done] - buf_start :][:limit]
+            windows[want[done]] = _record_at(buf, starts[done] - buf_start, limit)
             done += 1
         keep = starts[done] if done < len(starts) else pos
         buf, buf_start = buf[keep - buf_start :], keep
     for j in range(done, len(starts)):
-        windows[want[j]] = buf[starts[j] - buf_start :][:limit]
-    return {line: _first_record(w) for line, w in windows.items()}
+        windows[want[j]] = _record_at(buf, starts[j] - buf_start, limit)
+    return windows
+
+
+def _record_at(buf: bytes, at: int, limit: int) -> bytes:
+    """The record starting at ``buf[at]``, at most ``limit`` bytes (a small slice first:
+    records are short, and copying ``limit`` bytes for each would dominate)."""
+    small = buf[at : at + min(limit, 4096)]
+    record = _first_record(small)
+    return record if len(record) < len(small) else _first_record(buf[at : at + limit])
 
 
 def _first_record(data: bytes) -> bytes:

@@ -198,6 +198,7 @@ class _Stager:
         )
         result = StageResult()
         result.rows_read_by_file = self._rows_by_file()
+        self._check_undecodable_files(result.rows_read_by_file)
         result.rejected_by_reason, already_quarantined = self._write_rejected()
         valid = self.con.execute("SELECT coalesce(sum(valid), 0) FROM per_file").fetchone()
         self._dedupe()
@@ -212,6 +213,28 @@ class _Stager:
         """The ``malformed`` table: one row per record the CSV reader could not parse."""
         self.con.execute("CREATE TABLE malformed AS " + malformed_select(groups))
         decode_undecodable(self.con)
+
+    def _check_undecodable_files(self, rows_read: dict[str, int]) -> None:
+        """Name the cause where DuckDB's reader lost records of a file that is not UTF-8.
+
+        DuckDB 1.5 drops the last records of a file in which most records are not UTF-8
+        (latin-1, say): neither read nor rejected. The census would fail the run anyway; this
+        says why, and what to do.
+        """
+        undecodable = dict(
+            self.con.execute(
+                "SELECT source_file, count(*) FROM malformed WHERE undecodable GROUP BY ALL"
+            ).fetchall()
+        )
+        for source in self.request.sources:
+            census, bad = source.census, undecodable.get(source.path, 0)
+            if census is not None and bad and rows_read[source.path] < census.records:
+                lost = census.records - rows_read[source.path]
+                raise InputError(
+                    f"{source.path}: {bad:,} records are not UTF-8 and DuckDB's reader lost "
+                    f"{lost:,} more of them; convert the file to UTF-8 (iconv -f latin1 -t "
+                    "utf-8) or use --engine spark; nothing was written"
+                )
 
     def _rows_by_file(self) -> dict[str, int]:
         rows = self.con.execute(
