@@ -14,6 +14,7 @@ from clickstream import s3
 from clickstream import sources as src
 from clickstream.engines import get_engine
 from clickstream.engines.base import Progress, StageRequest, no_progress
+from clickstream.errors import InputError
 from clickstream.integrity import take_census
 from clickstream.lake.layout import new_run_id
 from clickstream.lake.report import InputFileReport, PartitionReport, RunReport, ingested_keys
@@ -68,6 +69,12 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
         report.skipped_files = [s.path for s in sources if s.key in done] + not_read
         now = time.time_ns()
         waiting = {s.path: why for s in new if (why := src.still_being_written(s, now))}
+        if waiting and options.full_refresh:
+            # A full refresh replaces the lake with this run's inputs: none may be left out.
+            path, why = next(iter(waiting.items()))
+            raise InputError(
+                f"{path}: {why}; run --full-refresh when it is complete; nothing was written"
+            )
         report.skipped_files += [f"{path} ({why})" for path, why in waiting.items()]
         new = [s for s in new if s.path not in waiting]
         if not new:

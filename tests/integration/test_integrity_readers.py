@@ -311,3 +311,17 @@ def test_raw_records_finds_each_record_by_its_reader_line(tmp_path: Path, name: 
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     found = raw_records(str(path), list(wanted), 1_000)
     assert found == {line: rec[:1_000] for line, rec in wanted.items()}
+
+
+def test_a_full_refresh_refuses_a_file_still_being_written(tmp_path: Path) -> None:
+    # Left out, its rows would vanish from the refreshed lake until it settles.
+    lake = str(tmp_path / "lake")
+    done = settle(write_csv(tmp_path / "in" / "a.csv", [line(1)]))
+    run_etl(EtlOptions(input=str(done.parent), lake=lake))
+    live = tmp_path / "in" / "b.csv"
+    live.write_text(f"{HEADER}\n{line(2)}")
+    with pytest.raises(
+        InputError, match=r"b\.csv: still being written.*when it is complete; nothing"
+    ):
+        run_etl(EtlOptions(input=str(live.parent), lake=lake, full_refresh=True))
+    assert [r["anonymous_user_id"] for r in lake_rows(tmp_path / "lake")] == ["u1"]
