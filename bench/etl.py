@@ -3,7 +3,8 @@
 The floor, as issue #11 defines it: one fresh process that reads the same CSV into memory and
 writes the run's own output rows (the lake the ETL just wrote, loaded beforehand and not timed)
 as partitioned zstd Parquet; start-up included. Everything runs as fresh processes, alternately,
-several rounds; prints medians and the ratios. Usage: python bench/etl.py [--rows N] [--rounds R]
+several rounds; prints medians and the ratios, and the CPU seconds of the contract's query alone.
+Usage: python bench/etl.py [--rows N] [--rounds R]
 """
 
 from __future__ import annotations
@@ -47,6 +48,24 @@ con.execute(f'''COPY rows TO '{out}' (FORMAT parquet, COMPRESSION zstd,
 print(prep, prep_cpu)
 """
 
+#: The contract's query alone over the same CSV already in memory (the part rules.py decides);
+#: prints its CPU seconds (all threads of the process).
+CONTRACT = """
+import duckdb, sys, time
+from clickstream.contract.dialects import DUCKDB
+from clickstream.contract.rules import RAW_FIELDS, contract_select
+con = duckdb.connect()
+con.execute('SET enable_progress_bar = false')
+cols = ', '.join(f'c{i} AS {raw}' for i, raw in enumerate(RAW_FIELDS.values()))
+types = ', '.join(f"'c{i}': 'VARCHAR'" for i in range(len(RAW_FIELDS)))
+con.execute(f'''CREATE TABLE raw AS SELECT {cols}, filename AS source_file FROM read_csv(
+    '{sys.argv[1]}', header = true, auto_detect = false, quote = '"', escape = '"',
+    columns = {{{types}}}, filename = true, ignore_errors = true)''')
+c0 = time.process_time()
+con.execute('CREATE TABLE staged AS ' + contract_select('SELECT * FROM raw', DUCKDB))
+print(time.process_time() - c0)
+"""
+
 
 def run(cmd: list[str]) -> tuple[float, float, str]:
     """Wall and CPU seconds (user + system) of a fresh process, and its output."""
@@ -65,6 +84,10 @@ def floor(src: Path, lake: Path, out: Path) -> tuple[float, float]:
     return wall - prep, cpu - prep_cpu
 
 
+def contract_cpu(src: Path) -> float:
+    return float(run([sys.executable, "-c", CONTRACT, str(src)])[2].split()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -73,11 +96,13 @@ def main() -> None:
     with scratch("etl") as work:
         src = generate(work / "clickstream.csv", args.rows)
         etl_runs, floor_runs, copy_runs = [], [], []
+        contract_runs: list[float] = []
         for i in range(args.rounds):
             lake, out, copy = work / f"lake{i}", work / f"floor{i}", work / f"copy{i}"
             etl_runs.append(run(etl_cmd(src, lake))[:2])
             floor_runs.append(floor(src, lake, out))
             copy_runs.append(run([sys.executable, "-c", PLAIN_COPY, str(src), str(copy)])[:2])
+            contract_runs.append(contract_cpu(src))
             for folder in (lake, out, copy):
                 shutil.rmtree(folder)
     etl_times, floor_times = [w for w, _ in etl_runs], [w for w, _ in floor_runs]
@@ -99,6 +124,9 @@ def main() -> None:
     print(f"ratio etl / plain copy: {etl / copy:.2f}x")
     # CPU seconds do not depend on what else the machine runs (wall time on a shared box does).
     print(f"CPU s: etl {etl_cpu:.2f}, floor {floor_cpu:.2f}; ratio {etl_cpu / floor_cpu:.2f}x")
+    # Start-up and the CSV load excluded: what the contract's SQL (rules.py) costs by itself.
+    contract = statistics.median(contract_runs)
+    print(f"CPU s: the contract query alone, CSV already in memory: {contract:.2f}")
 
 
 if __name__ == "__main__":
