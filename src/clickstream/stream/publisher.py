@@ -124,9 +124,48 @@ class PublishReport:
 
 
 def _run_files(lake: str, run_id: str) -> list[str]:
-    """The run's data files: the engine names them ``<run_id>_<n>.parquet`` in each partition."""
+    """The run's own data files: the engine names them ``<run_id>_<n>.parquet``."""
     table = Path(lake) / "clickstream"
     return sorted(str(p) for p in table.glob(f"year=*/month=*/{run_id}_*.parquet"))
+
+
+@dataclass
+class RunSource:
+    """Where a run's events are in the lake now: files, and a filter when they are shared."""
+
+    files: list[str]
+    inputs: list[str] | None = None
+    """None: the files are the run's own. Else the files are shared (``compact`` rewrote the
+    run's files together with other runs'): the run's rows are those read from these inputs."""
+
+    def select(self, files: list[str]) -> str:
+        listed = ", ".join(_literal(f) for f in files)
+        source = f"SELECT * FROM read_parquet([{listed}])"
+        if self.inputs is None:
+            return source
+        return f"{source} WHERE source_file IN ({', '.join(map(_literal, self.inputs))})"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def run_source(store: Any, reports: list[Any], run_id: str) -> RunSource | None:
+    """The run's events in the lake however its files are named now; None when a later full
+    refresh replaced them (nothing of the run is left to publish).
+
+    A run's files are named after it until ``clickstream compact`` rewrites each partition into
+    one file named after the compaction: the run's rows are then the rows of its partitions that
+    came from its input files (``source_file``; an input is ingested by one run only)."""
+    own = _run_files(store.root, run_id)
+    if own:
+        return RunSource(own)
+    order = [r.run_id for r in reports]
+    report = reports[order.index(run_id)] if run_id in order else None
+    if report is None or any(r.full_refresh for r in reports[order.index(run_id) + 1 :]):
+        return None
+    files = sorted(f for p in report.partitions for f in store.partition_files(p.year, p.month))
+    return RunSource(files, sorted({f.path for f in report.input_files}))
 
 
 def _partition(path: str) -> tuple[int, int]:
@@ -135,19 +174,18 @@ def _partition(path: str) -> tuple[int, int]:
 
 
 def _in_event_time_order(
-    con: Any, files: list[str], start: int, framed: bool = False
+    con: Any, run: RunSource, start: int, framed: bool = False
 ) -> Iterator[Any]:
     """The run's records from position ``start`` on, as Arrow batches of at most CHUNK.
 
     Partitions are months, so sorting each month alone (in month order) gives the run's
     event-time order while holding one month, not the run, in memory."""
     months: dict[tuple[int, int], list[str]] = {}
-    for f in files:
+    for f in run.files:
         months.setdefault(_partition(f), []).append(f)
     skip = start
     for month in sorted(months):
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in months[month])
-        source = f"SELECT * FROM read_parquet([{listed}])"
+        source = run.select(months[month])
         rows = con.execute(f"SELECT count(*) FROM ({source})").fetchone()[0]
         if skip >= rows:
             skip -= rows
@@ -157,6 +195,13 @@ def _in_event_time_order(
             f"SELECT payload, key, event_id{frame} FROM ({encode_sql(source)}) OFFSET {skip}"
         ).to_arrow_reader(CHUNK)
         skip = 0
+
+
+def _count(con: Any, run: RunSource) -> int:
+    if not run.files:
+        return 0
+    row = con.execute(f"SELECT count(*) FROM ({run.select(run.files)})").fetchone()
+    return int(row[0]) if row else 0
 
 
 class Publisher:
@@ -173,6 +218,7 @@ class Publisher:
         self.path = checkpoint_path(self.layout, self.transport.endpoint)
         self._chunks = 0
         self._saved: set[str] = set()
+        self._reports: list[Any] = []
 
     def publish_new(self, progress: Callable[[str, int], None] | None = None) -> PublishReport:
         """Publish every committed run not (fully) published yet; returns what went out."""
@@ -194,7 +240,8 @@ class Publisher:
         checkpoint = load_checkpoint(self.path, self.transport.endpoint)
         known = {r.run_id: r for r in checkpoint.runs}
         self._saved = set(known)  # runs a crashed publisher may have been sending
-        for run in self.store.reports():
+        self._reports = self.store.reports()
+        for run in self._reports:
             if run.run_id not in known and run.rows_written > 0:
                 entry = RunProgress(run.run_id, len(checkpoint.runs) + 1, run.rows_written)
                 checkpoint.runs.append(entry)
@@ -220,12 +267,12 @@ class Publisher:
         start = max(entry.published, min(on_stream or 0, entry.events))
         if on_stream == PAST:
             start = entry.events
-        files = _run_files(self.lake, entry.run_id)
-        if not files and start < entry.events:
+        run = run_source(self.store, self._reports, entry.run_id)
+        if run is None and start < entry.events:
             log.warning("run %s has no data files left (a full refresh replaced it)", entry.run_id)
             start = entry.events
         sent = 0
-        if start < entry.events:
+        if run is not None and start < entry.events:
             reader: ReadAhead[Any] | None = None
             spill = tempfile.mkdtemp(prefix="clickstream-publish-")
             con = duckdb.connect()
@@ -236,7 +283,15 @@ class Publisher:
                 con.execute(f"SET temp_directory = '{spill}'")
                 # Redis: the records go out framed by DuckDB, no Python object per record.
                 packed = getattr(self.transport, "publish_frames", None)
-                reader = ReadAhead(_in_event_time_order(con, files, start, packed is not None))
+                # Counted before anything goes out: a run is never marked published with fewer
+                # events sent than it committed (files lost, or rewritten beyond recognition).
+                found = _count(con, run)
+                if found != entry.events:
+                    raise StreamError(
+                        f"run {entry.run_id}: the lake holds {found:,} of its {entry.events:,} "
+                        "events (its files were rewritten or removed); nothing of it was published"
+                    )
+                reader = ReadAhead(_in_event_time_order(con, run, start, packed is not None))
                 position = start
                 since = self._checkpoint_time() if entry.run_id in self._saved else None
                 # Kinesis: saved before each chunk, its time bounds the look-up after a crash.
