@@ -17,7 +17,13 @@ from clickstream.engines.base import Progress, StageRequest, no_progress
 from clickstream.errors import InputError
 from clickstream.integrity import take_census
 from clickstream.lake.layout import new_run_id
-from clickstream.lake.report import InputFileReport, PartitionReport, RunReport, ingested_keys
+from clickstream.lake.report import (
+    InputFileReport,
+    PartitionReport,
+    RunReport,
+    SkippedFile,
+    ingested_keys,
+)
 from clickstream.lake.store import open_store
 
 log = logging.getLogger(__name__)
@@ -66,7 +72,8 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
         store.recover()
         done = set() if options.full_refresh else ingested_keys(store.reports())
         new = [s for s in sources if s.key not in done]
-        report.skipped_files = [s.path for s in sources if s.key in done] + not_read
+        report.skipped_files = [s.path for s in sources if s.key in done]
+        report.not_read = [SkippedFile(path, why) for path, why in not_read]
         now = time.time_ns()
         waiting = {s.path: why for s in new if (why := src.still_being_written(s, now))}
         if waiting and options.full_refresh:
@@ -75,7 +82,7 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
             raise InputError(
                 f"{path}: {why}; run --full-refresh when it is complete; nothing was written"
             )
-        report.skipped_files += [f"{path} ({why})" for path, why in waiting.items()]
+        report.not_read += [SkippedFile(path, why) for path, why in waiting.items()]
         new = [s for s in new if s.path not in waiting]
         if not new:
             report.finished_at = datetime.now(UTC).isoformat()

@@ -93,9 +93,9 @@ def discover(location: str) -> list[Path]:
     return discover_inputs(location)[0]
 
 
-def discover_inputs(location: str) -> tuple[list[Path], list[str]]:
-    """The regular *.csv / *.csv.gz files at ``location``, and '<path> (not read: why)' for each
-    other thing so named in a folder or glob (a FIFO, socket or device, a dangling symlink)."""
+def discover_inputs(location: str) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The regular *.csv / *.csv.gz files at ``location``, and (path, why) for each other thing
+    so named in a folder or glob (a FIFO, socket or device, a dangling symlink): never read."""
     path = Path(location).expanduser()
     if path.is_file():
         candidates = [path]
@@ -110,13 +110,12 @@ def discover_inputs(location: str) -> tuple[list[Path], list[str]]:
         raise InputError(f"input not found: {location}")
     found = [p for p in candidates if p.is_file()]
     skipped = sorted(
-        f"{p.absolute()} (not read: {_not_read(p)})"
-        for p in candidates
-        if not p.is_file() and not p.is_dir()
+        (str(p.absolute()), _not_read(p)) for p in candidates if not p.is_file() and not p.is_dir()
     )
     if not found and skipped:
         raise InputError(
-            f"no regular *.csv or *.csv.gz file at {location}: {skipped[0]}"
+            f"no regular *.csv or *.csv.gz file at {location}: "
+            f"{skipped[0][0]} (not read: {skipped[0][1]})"
             + (f" and {len(skipped) - 1} more" if len(skipped) > 1 else "")
         )
     if not found:
@@ -203,7 +202,7 @@ def find_sources(location: str) -> list[SourceFile]:
     return find_inputs(location)[0]
 
 
-def find_inputs(location: str) -> tuple[list[SourceFile], list[str]]:
+def find_inputs(location: str) -> tuple[list[SourceFile], list[tuple[str, str]]]:
     """``find_sources``, and the things named like inputs that are not read (and why)."""
     from clickstream import s3
 

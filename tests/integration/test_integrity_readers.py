@@ -13,6 +13,8 @@ import pytest
 
 from clickstream.errors import InputError
 from clickstream.integrity import MAX_RECORD_BYTES
+from clickstream.lake.report import SkippedFile
+from clickstream.lake.store import open_store
 from clickstream.pipeline import EtlOptions, run_etl
 from clickstream.sources import SETTLE_SECONDS, parse_header
 from tests.conftest import HEADER, lake_rows, write_csv
@@ -81,17 +83,23 @@ def test_a_file_being_written_waits_and_its_record_lands_once(tmp_path: Path, en
         fh.write(line(3)[:20])  # the writer is mid-line
     first = run_etl(EtlOptions(input=str(src), lake=lake, engine=engine))
     assert first.input_files == [] and first.rows_read == 0
-    [skipped] = first.skipped_files
-    assert skipped.startswith(f"{src} (still being written")
+    [skipped] = first.not_read
+    assert skipped.path == str(src) and skipped.reason.startswith("still being written")
+    assert first.skipped_files == []
     assert not (tmp_path / "lake" / "clickstream").exists()
     with open(src, "a") as fh:
         fh.write(line(3)[20:] + "\n" + line(4)[:10])  # finished, and the next one started
     second = run_etl(EtlOptions(input=str(src), lake=lake, engine=engine))
-    assert second.rows_read == 0 and "still being written" in second.skipped_files[0]
+    assert second.rows_read == 0 and "still being written" in second.not_read[0].reason
     with open(src, "a") as fh:
         fh.write(line(4)[10:] + "\n")
     third = run_etl(EtlOptions(input=str(src), lake=lake, engine=engine))
-    assert (third.rows_read, third.rows_written, third.skipped_files) == (4, 4, [])
+    assert (third.rows_read, third.rows_written, third.skipped_files, third.not_read) == (
+        4,
+        4,
+        [],
+        [],
+    )
     ids = sorted(r["anonymous_user_id"] for r in lake_rows(tmp_path / "lake"))
     assert ids == ["u1", "u2", "u3", "u4"]
     assert rejected(tmp_path / "lake") == []
@@ -123,8 +131,10 @@ def test_only_a_plain_local_file_ends_mid_line_while_written(tmp_path: Path) -> 
     os.utime(folder / "c.csv", (future, future))
     report = run_etl(EtlOptions(input=str(folder), lake=str(tmp_path / "lake")))
     assert [Path(f.path).name for f in report.input_files] == ["a.csv.gz", "b.csv"]
-    assert report.rows_read == 4 and len(report.skipped_files) == 1
-    assert f"read once unchanged for {SETTLE_SECONDS} s" in report.skipped_files[0]
+    assert report.rows_read == 4 and report.skipped_files == []
+    [waiting] = report.not_read
+    assert waiting.path == str(folder / "c.csv")
+    assert f"read once unchanged for {SETTLE_SECONDS} s" in waiting.reason
 
 
 #: Blank lines before rule rejects and reader rejects.
@@ -209,12 +219,45 @@ def test_what_a_folder_holds_but_cannot_read_is_reported(tmp_path: Path) -> None
     (folder / "dir.csv").mkdir()  # a folder: searched, not reported
     report = run_etl(EtlOptions(input=str(folder), lake=str(tmp_path / "lake")))
     assert report.rows_read == 1
-    assert report.skipped_files == [
-        f"{folder / 'gone.csv'} (not read: a symlink to nothing)",
-        f"{folder / 'pipe.csv'} (not read: a FIFO)",
+    assert report.skipped_files == []
+    assert report.not_read == [
+        SkippedFile(str(folder / "gone.csv"), "a symlink to nothing"),
+        SkippedFile(str(folder / "pipe.csv"), "a FIFO"),
     ]
     again = run_etl(EtlOptions(input=str(folder / "*.csv"), lake=str(tmp_path / "lake")))
-    assert again.skipped_files == [str(folder / "ok.csv"), *report.skipped_files]
+    assert again.skipped_files == [str(folder / "ok.csv")] and again.not_read == report.not_read
+    # The committed report carries them as data, validated when read back.
+    [stored] = open_store(str(tmp_path / "lake")).reports()
+    assert stored.not_read == report.not_read and stored.skipped_files == []
+
+
+def test_the_cli_tells_already_ingested_from_not_read_files(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write_csv(folder / "ok.csv", [line(1)])
+    os.mkfifo(folder / "pipe.csv")
+    with open(folder / "live.csv", "w") as fh:
+        fh.write(HEADER + "\n" + line(2)[:9])  # mid-line: still being written
+    lake = str(tmp_path / "lake")
+
+    def etl() -> list[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "clickstream", "etl", "-i", str(folder), "-l", lake],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr.splitlines()
+
+    first = etl()
+    assert not any("already ingested" in ln for ln in first)
+    assert f"not read: {folder / 'pipe.csv'}: a FIFO" in first
+    [live] = [ln for ln in first if ln.startswith(f"not read: {folder / 'live.csv'}: ")]
+    assert "still being written" in live
+    second = etl()
+    assert second[0] == "nothing read: 1 input file(s) already ingested, 2 not read"
+    assert f"not read: {folder / 'pipe.csv'}: a FIFO" in second
+    assert any(ln.startswith(f"not read: {folder / 'live.csv'}: still being") for ln in second)
 
 
 def test_a_folder_of_only_unreadable_inputs_is_one_error(tmp_path: Path) -> None:

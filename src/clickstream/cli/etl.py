@@ -16,6 +16,8 @@ def render_report(report: RunReport) -> Table:
     table.add_row("files ingested", f"{len(report.input_files):,}")
     if report.skipped_files:
         table.add_row("files skipped (already ingested)", f"{len(report.skipped_files):,}")
+    if report.not_read:
+        table.add_row("files not read (see below)", f"{len(report.not_read):,}")
     table.add_row("rows read", f"{report.rows_read:,}")
     table.add_row("rows written", f"{report.rows_written:,}")
     table.add_row("rows rejected", f"{report.rows_rejected:,}")
@@ -64,11 +66,30 @@ def register(app: typer.Typer) -> None:
             report = run_etl(options, progress)
         if quiet:
             return
-        if not report.input_files:
+        if report.input_files:
+            err_console.print(render_report(report))
+        elif report.not_read:
+            err_console.print(
+                f"nothing read: {len(report.skipped_files)} input file(s) already ingested, "
+                f"{len(report.not_read)} not read"
+            )
+        else:
             err_console.print(
                 f"nothing new: all {len(report.skipped_files)} input file(s) already ingested "
                 "(use --full-refresh to rebuild)"
             )
-            return
-        err_console.print(render_report(report))
-        err_console.print(f"report: {report.lake}/_runs/{report.run_id}.json")
+        for line in not_read_lines(report):
+            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if report.input_files:
+            err_console.print(f"report: {report.lake}/_runs/{report.run_id}.json")
+
+
+def not_read_lines(report: RunReport) -> list[str]:
+    """One line per input left out for a reason, the path and why (a path is user text:
+    control characters and newlines escaped)."""
+    from clickstream.query.output import printable
+
+    def plain(text: str) -> str:
+        return printable(text).replace("\n", "\\n")
+
+    return [f"not read: {plain(f.path)}: {plain(f.reason)}" for f in report.not_read]

@@ -22,7 +22,7 @@ from typing import Any
 
 from clickstream.errors import CorruptMetadataError, InvariantError
 from clickstream.lake.layout import INDEX, REJECTED_TABLE, RUN_ID_PATTERN, TABLE
-from clickstream.lake.report import InputFileReport, PartitionReport, RunReport
+from clickstream.lake.report import InputFileReport, PartitionReport, RunReport, SkippedFile
 
 #: Largest commit log or run report read back (a full refresh of ~300k files fits).
 MAX_BYTES = 64 * 1024 * 1024
@@ -151,7 +151,7 @@ def _report(data: Any) -> RunReport:
         "skipped_files", "rows_read", "rows_written", "rows_rejected", "rejected_by_reason",
         "rows_duplicate", "partitions", "seconds", "rows_per_second",
     }  # fmt: skip
-    d = _obj(data, fields, optional={"compacted_runs"})
+    d = _obj(data, fields, optional={"compacted_runs", "not_read"})
     if not isinstance(d["full_refresh"], bool):
         raise _Invalid("full_refresh is not a boolean")
     inputs = []
@@ -170,6 +170,10 @@ def _report(data: Any) -> RunReport:
         p = _obj(p, {"year", "month", "rows"}, what=f"partitions[{i}]")
         parts.append(PartitionReport(_int(p["year"], "year"), _int(p["month"], "month"),
                                      _int(p["rows"], "rows")))  # fmt: skip
+    not_read = []
+    for i, f in enumerate(_list(d.get("not_read", []), "not_read")):
+        f = _obj(f, {"path", "reason"}, what=f"not_read[{i}]")
+        not_read.append(SkippedFile(_str(f["path"], "not-read path"), _str(f["reason"], "reason")))
     reasons = d["rejected_by_reason"]
     if not isinstance(reasons, dict):
         raise _Invalid("rejected_by_reason is not an object")
@@ -182,6 +186,7 @@ def _report(data: Any) -> RunReport:
         full_refresh=d["full_refresh"],
         input_files=inputs,
         skipped_files=[_str(s, "skipped file") for s in _list(d["skipped_files"], "skipped")],
+        not_read=not_read,
         rows_read=_int(d["rows_read"], "rows_read"),
         rows_written=_int(d["rows_written"], "rows_written"),
         rows_rejected=_int(d["rows_rejected"], "rows_rejected"),

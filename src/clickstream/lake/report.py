@@ -18,6 +18,15 @@ class InputFileReport:
 
 
 @dataclass
+class SkippedFile:
+    """An input the run left out for a reason other than being ingested already."""
+
+    path: str
+    reason: str
+    """Why, for a person (e.g. 'a FIFO', 'still being written: ...')."""
+
+
+@dataclass
 class PartitionReport:
     year: int
     month: int
@@ -34,7 +43,10 @@ class RunReport:
     full_refresh: bool = False
     input_files: list[InputFileReport] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)
-    """Inputs already ingested by an earlier run (same path, size and mtime)."""
+    """Inputs already ingested by an earlier run (same path, size and mtime). Reports written
+    before ``not_read`` existed also list other left-out files here, as '<path> (<why>)'."""
+    not_read: list[SkippedFile] = field(default_factory=list)
+    """Inputs left out for a reason (still being written, a FIFO, a dangling symlink...)."""
     rows_read: int = 0
     rows_written: int = 0
     rows_rejected: int = 0
@@ -68,6 +80,8 @@ class RunReport:
         data = asdict(self)
         if not self.compacted_runs:  # a run's report keeps the shape it always had
             del data["compacted_runs"]
+        if not self.not_read:
+            del data["not_read"]
         return data
 
     @classmethod
@@ -75,6 +89,7 @@ class RunReport:
         data = dict(data)
         data["input_files"] = [InputFileReport(**f) for f in data.get("input_files", [])]
         data["partitions"] = [PartitionReport(**p) for p in data.get("partitions", [])]
+        data["not_read"] = [SkippedFile(**f) for f in data.get("not_read", [])]
         return cls(**data)
 
 
