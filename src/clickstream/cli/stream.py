@@ -46,9 +46,15 @@ def check_seconds(value: float | None, option: str, allow_zero: bool = True) -> 
 @contextmanager
 def _graceful(stop: Any) -> Iterator[None]:
     """SIGINT/SIGTERM ask the loop to finish its current step and return (nothing lost)."""
+    from clickstream.stream import deadline
+
+    deadline.reset()
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def handler(signum: int, frame: Any) -> None:
+        # From here every broker call has a few seconds at most: a healthy broker still takes
+        # the batch in hand (milliseconds), a stuck one cannot hold the process (deadline.py).
+        deadline.interrupt()
         err_console.print("stopping after the current batch…", highlight=False)
         stop()
 

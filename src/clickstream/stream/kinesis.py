@@ -21,10 +21,11 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from clickstream.errors import BrokerUnavailableError, ConfigError, StreamError
@@ -33,6 +34,9 @@ from clickstream.stream.transports import Records
 MAX_RECORDS = 500
 MAX_BYTES = 5 * 2**20
 PUT_ATTEMPTS = 5
+#: Hard bound on one boto call, its retries included (3 attempts x 10 s read timeout + room).
+CALL_DEADLINE_S = 35.0
+T = TypeVar("T")
 LEASE_SECONDS = 30.0
 
 
@@ -69,6 +73,25 @@ class KinesisTransport:
                 f"{self.endpoint} unreachable while {what} ({describe(err)})"
             ) from err
 
+    def _do(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()`` (one boto call, botocore's retries included) within CALL_DEADLINE_S: a
+        read timeout bounds each read, so an endpoint dripping bytes would hold it forever."""
+        from clickstream.stream import deadline
+
+        with self._call(what):
+            try:
+                return deadline.call_by(time.monotonic() + CALL_DEADLINE_S, fn)
+            except deadline.CallTimedOut as err:
+                why = (
+                    f"stopped: no answer within {deadline.GRACE_S:.0f}s of the stop signal; "
+                    "nothing was lost"
+                    if err.interrupted
+                    else f"no complete answer within {CALL_DEADLINE_S:.0f}s"
+                )
+                raise BrokerUnavailableError(
+                    f"{self.endpoint} unreachable while {what} ({why})"
+                ) from None
+
     # -- publishing ----------------------------------------------------------------------------
 
     def published(self, run_seq: int) -> int | None:
@@ -91,8 +114,10 @@ class KinesisTransport:
 
     def _put(self, records: list[dict[str, Any]]) -> None:
         for attempt in range(PUT_ATTEMPTS):
-            with self._call("putting records"):
-                reply = self.client.put_records(StreamName=self.name, Records=records)
+            reply = self._do(
+                "putting records",
+                partial(self.client.put_records, StreamName=self.name, Records=records),
+            )
             if not reply.get("FailedRecordCount"):
                 return
             results = reply["Records"]
@@ -107,14 +132,19 @@ class KinesisTransport:
         """Which of ``event_ids`` are on the stream in records written since ``since``."""
         found: set[str] = set()
         for shard in self._shards():
-            with self._call("reading the stream's tail"):
-                it = self.client.get_shard_iterator(
+            opened = self._do(
+                "reading the stream's tail",
+                partial(self.client.get_shard_iterator,
                     StreamName=self.name, ShardId=shard, ShardIteratorType="AT_TIMESTAMP",
                     Timestamp=since,
-                )["ShardIterator"]  # fmt: skip
+                ),
+            )  # fmt: skip
+            it = opened["ShardIterator"]
             while it:
-                with self._call("reading the stream's tail"):
-                    reply = self.client.get_records(ShardIterator=it, Limit=10_000)
+                reply = self._do(
+                    "reading the stream's tail",
+                    partial(self.client.get_records, ShardIterator=it, Limit=10_000),
+                )
                 for record in reply["Records"]:
                     with contextlib.suppress(ValueError, TypeError, AttributeError):
                         event_id = json.loads(record["Data"]).get("event_id")
@@ -128,12 +158,12 @@ class KinesisTransport:
     # -- consuming -----------------------------------------------------------------------------
 
     def _shards(self) -> list[str]:
-        with self._call("listing shards"):
-            reply = self.client.list_shards(StreamName=self.name)
+        reply = self._do("listing shards", lambda: self.client.list_shards(StreamName=self.name))
         shards = [s["ShardId"] for s in reply["Shards"]]
         while reply.get("NextToken"):
-            with self._call("listing shards"):
-                reply = self.client.list_shards(NextToken=reply["NextToken"])
+            reply = self._do(
+                "listing shards", partial(self.client.list_shards, NextToken=reply["NextToken"])
+            )
             shards += [s["ShardId"] for s in reply["Shards"]]
         return sorted(shards)
 
@@ -195,8 +225,10 @@ class KinesisTransport:
         args: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
         if after is not None:
             args = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
-        with self._call("opening a shard iterator"):
-            reply = self.client.get_shard_iterator(StreamName=self.name, ShardId=shard, **args)
+        reply = self._do(
+            "opening a shard iterator",
+            lambda: self.client.get_shard_iterator(StreamName=self.name, ShardId=shard, **args),
+        )
         return str(reply["ShardIterator"])
 
     def read(self, group: str, consumer: str, count: int, block_ms: int) -> Records:
@@ -208,8 +240,11 @@ class KinesisTransport:
             for shard, it in list(self._iterators.items()):
                 if it is None or len(ids) >= count:
                     continue
-                with self._call("reading records"):
-                    reply = self.client.get_records(ShardIterator=it, Limit=count - len(ids))
+                limit = count - len(ids)
+                reply = self._do(
+                    "reading records",
+                    partial(self.client.get_records, ShardIterator=it, Limit=limit),
+                )
                 self._iterators[shard] = reply.get("NextShardIterator")
                 for record in reply["Records"]:
                     ids.append(f"{shard}:{record['SequenceNumber']}")

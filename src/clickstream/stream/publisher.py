@@ -219,8 +219,13 @@ class Publisher:
         self._chunks = 0
         self._saved: set[str] = set()
         self._reports: list[Any] = []
+        self._stop: Callable[[], bool] = lambda: False
 
-    def publish_new(self, progress: Callable[[str, int], None] | None = None) -> PublishReport:
+    def publish_new(
+        self,
+        progress: Callable[[str, int], None] | None = None,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> PublishReport:
         """Publish every committed run not (fully) published yet; returns what went out."""
         import fcntl
 
@@ -232,6 +237,7 @@ class Publisher:
                 raise StreamError(
                     f"another publisher is publishing {self.lake} to {self.transport.endpoint}"
                 ) from None
+            self._stop = stop
             return self._publish_new(progress)
 
     def _publish_new(self, progress: Callable[[str, int], None] | None) -> PublishReport:
@@ -249,6 +255,8 @@ class Publisher:
         for entry in checkpoint.runs:
             if entry.published >= entry.events:
                 continue
+            if self._stop():
+                break
             sent = self._publish_run(entry, checkpoint, progress)
             report.runs += 1
             report.events += sent
@@ -323,6 +331,8 @@ class Publisher:
                     save_checkpoint(self.path, checkpoint)
                     if progress is not None:
                         progress(entry.run_id, sent)
+                    if self._stop():  # a stop signal: the checkpoint holds what went out
+                        return sent
             finally:
                 if reader is not None:
                     reader.close()  # before the connection it reads from is closed
@@ -378,7 +388,7 @@ def publish(
     total = PublishReport()
     try:
         while True:
-            report = publisher.publish_new(progress)
+            report = publisher.publish_new(progress, stop)
             total.runs += report.runs
             total.events += report.events
             total.seconds += report.seconds

@@ -37,6 +37,8 @@ CONNECT_TIMEOUT_S = 3.0
 RETRIES = 3
 BACKOFF_S = 0.25
 RETRY_BUDGET_S = 15.0
+#: Hard bound on one call, every try included (monotonic; see deadline.py).
+CALL_DEADLINE_S = RETRY_BUDGET_S + SOCKET_TIMEOUT_S
 #: "The stream has moved past this run": every one of its events is on it.
 PAST = 2**62
 
@@ -125,21 +127,46 @@ class RedisTransport:
         self._script: Any = None
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """``fn()``, tried again on a connection error or timeout within the bounds above.
+        """``fn()``, tried again on a connection error or timeout, all within CALL_DEADLINE_S.
 
         The retries live here, once: redis-py's own (Retry) nest (command, connect, handshake,
-        health-check PING each retry the others), which kept a silent server for minutes."""
+        health-check PING each retry the others), which kept a silent server for minutes. The
+        deadline is monotonic and covers every try: a per-read socket timeout alone is reset by
+        each byte, so a server dripping bytes held a call forever (deadline.py)."""
         import redis
 
+        from clickstream.stream import deadline
+
         started = time.monotonic()
+        hard = started + CALL_DEADLINE_S
         tries = 0
         while True:
             tries += 1
             try:
-                return fn()
+                return deadline.call_by(hard, fn)
+            except deadline.CallTimedOut as err:
+                if err.interrupted:
+                    raise BrokerUnavailableError(
+                        f"broker {self.endpoint}: stopped while {what} (no answer within "
+                        f"{deadline.GRACE_S:.0f}s of the stop signal); nothing was lost"
+                    ) from None
+                raise BrokerUnavailableError(
+                    f"broker {self.endpoint} unreachable while {what} after {tries} tries "
+                    f"in {time.monotonic() - started:.0f}s (no complete answer within "
+                    f"{CALL_DEADLINE_S:.0f}s)"
+                ) from None
+            except redis.AuthenticationError:
+                raise StreamError(
+                    f"broker {self.endpoint} refused the credentials while {what} "
+                    "(check the user and password of the URL)"
+                ) from None
             except (redis.ConnectionError, redis.TimeoutError) as err:
                 pause = BACKOFF_S * 2 ** (tries - 1)
-                if tries > RETRIES or time.monotonic() - started + pause > RETRY_BUDGET_S:
+                if (
+                    tries > RETRIES
+                    or time.monotonic() - started + pause > RETRY_BUDGET_S
+                    or deadline.interrupted()
+                ):
                     first = str(err).splitlines()[0] if str(err) else "no answer"
                     raise BrokerUnavailableError(
                         f"broker {self.endpoint} unreachable while {what} after {tries} tries "
