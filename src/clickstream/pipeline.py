@@ -16,6 +16,7 @@ from clickstream.engines import get_engine
 from clickstream.engines.base import Progress, StageRequest, no_progress
 from clickstream.errors import InputError
 from clickstream.integrity import take_census
+from clickstream.lake import sessions_table
 from clickstream.lake.layout import new_run_id
 from clickstream.lake.report import (
     InputFileReport,
@@ -120,6 +121,8 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
         except BaseException:
             store.discard_staging(run_id, staging)
             raise
+        progress("updating the sessions table", None)
+        sessions_table.update_after_run(store, report, options.memory_limit)
     return report
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from clickstream import s3
 from clickstream.engines.base import Progress, no_progress
 from clickstream.errors import ConfigError, InvariantError
+from clickstream.lake import sessions_table
 from clickstream.lake.faults import fault
 from clickstream.lake.layout import RUN_ID_PATTERN, TABLE, UTC, LakeLayout, new_run_id
 from clickstream.lake.report import RunReport
@@ -211,6 +212,8 @@ def compact(
             store.discard_staging(run_id, staging)
             raise
         progress("committing", None)
+        sessions = (sessions_table.committed_runs(store.root),
+                    sessions_table.files_digest(store.root, store.table_files()))  # fmt: skip
         if isinstance(store, LocalLake):
             # Staging is never discarded here: after the commit point, recover() rolls the
             # moves forward from it (and sweeps it afterwards).
@@ -221,6 +224,8 @@ def compact(
             finally:  # a local scratch copy: S3 recovery never needs it
                 store.discard_staging(run_id, staging)
         result.run_id = run_id
+        # Compaction changes files, never a session: a table fresh before stays fresh.
+        sessions_table.after_compaction(store, *sessions)
     result.seconds = round(time.perf_counter() - started, 3)
     log.info("compacted %d partitions as run %s", len(result.partitions), run_id)
     return result

@@ -32,6 +32,7 @@ from clickstream.lake.layout import REJECTED_TABLE, RUN_ID_PATTERN, TABLE
 from clickstream.lake.store import LakeStore, open_store
 from clickstream.query import fence
 from clickstream.query.ddl import duckdb_statements
+from clickstream.query.materialized import use_if_fresh
 from clickstream.sqltext import sql_list, sql_literal
 from clickstream.stream.tables import STREAM_FACTS, stream_fact_files
 
@@ -143,6 +144,8 @@ class LakeSession:
         self._spill = tempfile.mkdtemp(prefix="clickstream-sql-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
         self.con = duckdb.connect(config=dict(CONNECT_CONFIG))
+        self.sessions_layers: list[str] = []
+        """The materialised sessions table's files when ``sessions`` reads it (else computed)."""
         try:
             self._configure(store, tables, folders, files)
         except BaseException:
@@ -164,6 +167,12 @@ class LakeSession:
             _clear_s3_settings(con)
         define_views(con, tables)
         data = [f for f in tables.values() if isinstance(f, list)]
+        table = tables[TABLE]
+        # The materialised sessions table, read only when it covers exactly these files.
+        self.sessions_layers = (
+            use_if_fresh(con, store.root, table) if isinstance(table, list) else []
+        )
+        data.append(self.sessions_layers)
         allowed_files = [p for group in data for p in group] + files
         con.execute(f"SET temp_directory = {sql_literal(self._spill)}")
         con.execute(f"SET allowed_paths = {sql_list(allowed_files)}")

@@ -1,0 +1,492 @@
+"""The ``sessions`` view materialised in the lake, kept current by each run at commit time.
+
+Layout (local lakes only; ``_`` keeps Hive-style readers away)::
+
+    _sessions/_current.json          the pointer: runs and table files covered, layers in order
+    _sessions/<20 hex>.parquet       layers: a base, then one delta per run
+
+A layer holds the view's columns plus ``exit_event_id`` (the last page view's id, so two
+sessions can be merged without reading their page views) and ``removed``. A delta holds the
+sessions its run created or changed (``removed`` false) and the keys (visitor, session_id,
+session_start) of the older sessions those replace (``removed`` true). A row is live unless a
+later layer removes its key (:func:`live_sql`).
+
+A session is an aggregate that merges exactly: the first page view (least ``(time, id)``) gives
+session_id, landing path and UTMs; the last gives the exit path; counts add. A run's new page
+views change only sessions of the same visitor within 30 minutes of one of them (old sessions
+of a visitor are separated by more than 30 minutes, so any merge passes through a new page
+view). The run's page views and those sessions are merged again as intervals (a new session
+starts where an interval begins more than 30 minutes after every earlier one ended) — the
+rule of ``sessions.sql`` applied to intervals instead of points. No page view is read but the
+run's own; the full build is the same merge over every page view as points.
+
+Freshness is checked, never assumed: the pointer names every committed run and a digest of the
+table's file names; a reader uses the table only when both equal the lake's now, else the view
+is computed (slow, correct). The layers are written first and switched in by replacing the
+pointer (an atomic rename): a crash anywhere leaves the old pointer, which then no longer
+matches the lake, and the next run rebuilds the table whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clickstream import s3
+from clickstream.errors import CorruptMetadataError
+from clickstream.lake.faults import fault
+from clickstream.lake.layout import RUN_ID_PATTERN, TABLE
+from clickstream.lake.report import RunReport
+from clickstream.sqltext import sql_list, sql_literal
+
+log = logging.getLogger(__name__)
+
+FOLDER = "_sessions"
+POINTER = "_current.json"
+FORMAT = 1
+#: Deltas kept before the layers are consolidated into one base (amortised rewrite).
+MAX_LAYERS = 24
+#: Largest pointer read back (a lake of ~100k runs fits).
+MAX_POINTER_BYTES = 16 * 1024 * 1024
+LAYER_NAME = re.compile(r"[0-9a-f]{20}\.parquet")
+#: A table file as writers name it, relative to the lake root (as ``query.session`` accepts it).
+TABLE_FILE = re.compile(
+    rf"{TABLE}/year=[0-9]{{1,4}}/month=[0-9]{{1,2}}/{RUN_ID_PATTERN.pattern}_[0-9]+\.parquet"
+)
+
+#: The view's columns, in its order, with their DuckDB types.
+VIEW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("session_id", "VARCHAR"),
+    ("anonymous_user_id", "VARCHAR"),
+    ("session_start", "TIMESTAMP"),
+    ("session_end", "TIMESTAMP"),
+    ("duration_seconds", "DOUBLE"),
+    ("pageviews", "BIGINT"),
+    ("landing_path", "VARCHAR"),
+    ("exit_path", "VARCHAR"),
+    ("utm_source", "VARCHAR"),
+    ("utm_medium", "VARCHAR"),
+    ("utm_campaign", "VARCHAR"),
+    ("is_bounce", "BOOLEAN"),
+)
+_KEY = ("anonymous_user_id", "session_id", "session_start")
+_UTMS = ("utm_source", "utm_medium", "utm_campaign")
+
+
+@dataclass(frozen=True)
+class Pointer:
+    runs: tuple[str, ...]
+    table_files_sha256: str
+    layers: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------- state and pointer
+
+
+def committed_runs(root: str) -> list[str]:
+    """Run ids with a report in ``_runs/`` (committed runs), sorted."""
+    runs = Path(root) / "_runs"
+    if not runs.is_dir():
+        return []
+    names = (p.name for p in runs.iterdir() if p.name.endswith(".json"))
+    return sorted(n[:-5] for n in names if RUN_ID_PATTERN.fullmatch(n[:-5]))
+
+
+def files_digest(root: str, table_files: list[str]) -> str:
+    """sha256 of the table's writer-named files, relative to the lake root, sorted."""
+    base = root.rstrip("/") + "/"
+    rel = sorted(f[len(base) :] for f in table_files if f.startswith(base))
+    kept = [r for r in rel if TABLE_FILE.fullmatch(r)]
+    return hashlib.sha256("\n".join(kept).encode()).hexdigest()
+
+
+def _strict_json(raw: bytes) -> Any:
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"non-standard JSON number {name}")
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r}")
+            out[key] = value
+        return out
+
+    return json.loads(raw.decode("utf-8"), parse_constant=no_constants,
+                      object_pairs_hook=no_duplicates)  # fmt: skip
+
+
+def parse_pointer(name: str, raw: bytes) -> Pointer:
+    """The pointer, checked as untrusted input; CorruptMetadataError naming what is wrong."""
+    try:
+        if len(raw) > MAX_POINTER_BYTES:
+            raise ValueError(f"larger than {MAX_POINTER_BYTES} bytes")
+        data = _strict_json(raw)
+        keys = {"format", "runs", "table_files_sha256", "layers"}
+        if not isinstance(data, dict) or set(data) != keys:
+            raise ValueError(f"not an object with exactly the keys {sorted(keys)}")
+        if data["format"] != FORMAT or isinstance(data["format"], bool):
+            raise ValueError(f"unknown format {data['format']!r}")
+        runs, digest, layers = data["runs"], data["table_files_sha256"], data["layers"]
+        if not isinstance(runs, list) or not all(
+            isinstance(r, str) and RUN_ID_PATTERN.fullmatch(r) for r in runs
+        ):
+            raise ValueError("runs: not a list of run ids")
+        if runs != sorted(set(runs)):
+            raise ValueError("runs: not sorted and unique")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ValueError("table_files_sha256: not a sha256 hex digest")
+        if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS + 1:
+            raise ValueError(f"layers: not a list of 1 to {MAX_LAYERS + 1} names")
+        if not all(isinstance(x, str) and LAYER_NAME.fullmatch(x) for x in layers):
+            raise ValueError("layers: a name that no writer gives")
+        if len(set(layers)) != len(layers):
+            raise ValueError("layers: a name listed twice")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CorruptMetadataError(name, f"{name}: {err}; the sessions table is not used") from None
+    return Pointer(tuple(runs), digest, tuple(layers))
+
+
+def read_pointer(root: str) -> Pointer | None:
+    """The pointer of a local lake, or None when there is none. Raises on a bad one."""
+    folder = Path(root) / FOLDER
+    path = folder / POINTER
+    if not path.exists() and not path.is_symlink():
+        return None
+    if folder.is_symlink() or path.is_symlink() or not path.is_file():
+        raise CorruptMetadataError(str(path), f"{path}: not a regular file in the lake")
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_POINTER_BYTES + 1)
+    return parse_pointer(str(path), raw)
+
+
+def layer_paths(root: str, pointer: Pointer) -> list[str]:
+    """The pointer's layer files, each checked to be a regular file inside ``_sessions/``."""
+    folder = Path(root) / FOLDER
+    base = os.path.realpath(folder) + os.sep
+    out = []
+    for name in pointer.layers:
+        path = folder / name
+        if path.is_symlink() or not path.is_file() or not os.path.realpath(path).startswith(base):
+            raise CorruptMetadataError(str(path), f"{path}: missing, or not a file of the lake")
+        out.append(str(path))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- SQL
+
+
+def live_sql(layers: list[str], extra: bool = False) -> str:
+    """The live sessions over the layers in order (the first is the base).
+
+    A row is live unless a later layer removes its key; ``extra`` adds ``exit_event_id``.
+    """
+    names = [c for c, _ in VIEW_COLUMNS] + (["exit_event_id"] if extra else [])
+    cols = ", ".join(f"l.{c}" for c in names)
+    union = " UNION ALL ".join(
+        f"SELECT *, {i} AS layer FROM read_parquet({sql_literal(f)})" for i, f in enumerate(layers)
+    )
+    if len(layers) == 1:
+        return f"SELECT {cols} FROM read_parquet({sql_literal(layers[0])}) l WHERE NOT l.removed"
+    key = ", ".join(_KEY)
+    joined = " AND ".join(f"l.{k} = r.{k}" for k in _KEY)
+    return (
+        f"WITH l AS ({union}), r AS (SELECT {key}, max(layer) AS last_removed FROM l "
+        f"WHERE removed GROUP BY ALL) "
+        f"SELECT {cols} FROM l LEFT JOIN r ON {joined} "
+        f"WHERE NOT l.removed AND (r.last_removed IS NULL OR r.last_removed <= l.layer)"
+    )
+
+
+def _points_sql(events: str) -> str:
+    """Each page view as a one-view session (an element of the merge)."""
+    return (
+        "SELECT anonymous_user_id, event_id AS session_id, event_time AS session_start, "
+        "event_time AS session_end, CAST(1 AS BIGINT) AS pageviews, url_path AS landing_path, "
+        "url_path AS exit_path, event_id AS exit_event_id, utm_source, utm_medium, utm_campaign "
+        f"FROM {events}"
+    )
+
+
+def merge_sql(elements: str) -> str:
+    """Sessions of ``elements`` (sessions or page views), merged by the 30-minute rule.
+
+    Elements of one visitor are ordered by (start, id); a session starts where an element starts
+    more than 30 minutes after every earlier one ended. Output: the layer's live columns.
+    """
+    first = "struct_pack(t := session_start, id := session_id)"
+    last = "struct_pack(t := session_end, id := exit_event_id)"
+    order = "PARTITION BY anonymous_user_id ORDER BY session_start, session_id"
+    utms = ", ".join(f"nullif(arg_min(coalesce({u}, ''), {first}), '') AS {u}" for u in _UTMS)
+    return f"""WITH e AS ({elements}), flagged AS (
+  SELECT *, max(session_end) OVER (
+      {order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+  FROM e
+), numbered AS (
+  SELECT *, sum(CASE WHEN prev_end IS NULL OR session_start > prev_end + INTERVAL 30 MINUTE
+                THEN 1 ELSE 0 END) OVER ({order} ROWS UNBOUNDED PRECEDING) AS grp
+  FROM flagged
+)
+SELECT
+  arg_min(session_id, {first}) AS session_id,
+  anonymous_user_id,
+  min(session_start) AS session_start,
+  max(session_end) AS session_end,
+  CAST(date_diff('microsecond', min(session_start), max(session_end)) AS DOUBLE) / 1000000
+    AS duration_seconds,
+  CAST(sum(pageviews) AS BIGINT) AS pageviews,
+  arg_min(landing_path, {first}) AS landing_path,
+  arg_max(exit_path, {last}) AS exit_path,
+  {utms},
+  sum(pageviews) = 1 AS is_bounce,
+  arg_max(exit_event_id, {last}) AS exit_event_id,
+  FALSE AS removed
+FROM numbered
+GROUP BY anonymous_user_id, grp"""
+
+
+def _removed_sql(affected: str) -> str:
+    nulls = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in VIEW_COLUMNS if c not in _KEY)
+    return (
+        f"SELECT session_id, anonymous_user_id, session_start, {nulls}, "
+        f"CAST(NULL AS VARCHAR) AS exit_event_id, TRUE AS removed FROM {affected}"
+    )
+
+
+def _layer_select(sql: str) -> str:
+    """Rows in the layer's column order (so every layer file has the same schema)."""
+    cols = [c for c, _ in VIEW_COLUMNS] + ["exit_event_id", "removed"]
+    return f"SELECT {', '.join(cols)} FROM ({sql})"
+
+
+# --------------------------------------------------------------------------------- maintenance
+
+
+def _events_sql(files: list[str]) -> str:
+    if not files:
+        return (
+            "(SELECT CAST(NULL AS VARCHAR) AS anonymous_user_id, CAST(NULL AS VARCHAR) AS "
+            "event_id, CAST(NULL AS TIMESTAMP) AS event_time, CAST(NULL AS VARCHAR) AS url_path, "
+            "CAST(NULL AS VARCHAR) AS utm_source, CAST(NULL AS VARCHAR) AS utm_medium, "
+            "CAST(NULL AS VARCHAR) AS utm_campaign WHERE FALSE)"
+        )
+    return (
+        "(SELECT anonymous_user_id, event_id, event_time, url_path, utm_source, utm_medium, "
+        f"utm_campaign FROM read_parquet({sql_list(files)}, hive_partitioning = false, "
+        "union_by_name = true))"
+    )
+
+
+def _connect(spill: Path, memory_limit: str | None) -> Any:
+    import duckdb
+
+    from clickstream.engines.duckdb import DEFAULT_MEMORY_LIMIT
+
+    con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})  # fmt: skip
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET temp_directory = {sql_literal(str(spill))}")
+    con.execute(f"SET memory_limit = {sql_literal(memory_limit or DEFAULT_MEMORY_LIMIT)}")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def _write(con: Any, folder: Path, select: str) -> str:
+    name = f"{secrets.token_hex(10)}.parquet"
+    con.execute(
+        f"COPY ({_layer_select(select)}) TO {sql_literal(str(folder / name))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    )
+    return name
+
+
+def _no_null_paths(con: Any, events: str) -> bool:
+    """``url_path`` is never NULL by contract ('/' when none); merging relies on it."""
+    row = con.execute(f"SELECT count(*) FROM {events} WHERE url_path IS NULL").fetchone()
+    return bool(row) and int(row[0]) == 0
+
+
+def _switch(folder: Path, pointer: Pointer, keep: tuple[str, ...]) -> None:
+    from clickstream.lake.commit import write_json_atomic
+
+    fault("sessions_before_switch")
+    data = {
+        "format": FORMAT,
+        "runs": list(pointer.runs),
+        "table_files_sha256": pointer.table_files_sha256,
+        "layers": list(pointer.layers),
+    }
+    write_json_atomic(folder / POINTER, data)
+    # Layers no pointer names any more (and those of a crashed update) are removed; the previous
+    # pointer's are kept one more generation for readers that opened the lake just before.
+    live = set(pointer.layers) | set(keep)
+    for path in folder.iterdir():
+        if path.name != POINTER and path.name not in live and not path.is_dir():
+            path.unlink(missing_ok=True)
+
+
+def update(store: Any, report: RunReport, memory_limit: str | None = None) -> str:
+    """Bring the table up to date after ``report``'s run committed (under the lake lock).
+
+    Returns what was done: 'skipped' (S3 lake), 'incremental', 'rebuilt' or 'dropped'.
+    """
+    if s3.is_s3(store.root):
+        return "skipped"
+    root = store.root
+    folder = Path(root) / FOLDER
+    if folder.is_symlink():
+        raise CorruptMetadataError(str(folder), f"{folder} is a symbolic link; not written")
+    folder.mkdir(exist_ok=True)
+    table_files: list[str] = store.table_files()
+    runs = committed_runs(root)
+    state = Pointer(tuple(runs), files_digest(root, table_files), ())
+    own = [f for f in table_files if Path(f).name.startswith(report.run_id + "_")]
+    before = Pointer(
+        tuple(r for r in runs if r != report.run_id),
+        files_digest(root, [f for f in table_files if f not in own]),
+        (),
+    )
+    try:
+        old = read_pointer(root)
+        old_layers = layer_paths(root, old) if old else []
+    except CorruptMetadataError as err:
+        log.warning("%s; rebuilding it", err)
+        old, old_layers = None, []
+    fresh_before = (
+        old is not None
+        and not report.full_refresh
+        and (old.runs, old.table_files_sha256) == (before.runs, before.table_files_sha256)
+    )
+    import duckdb
+
+    spill = folder / f"spill-{secrets.token_hex(4)}"
+    con = _connect(spill, memory_limit)
+    try:
+        if fresh_before and old is not None:
+            try:
+                layers = _incremental(con, folder, old_layers, _events_sql(own))
+            except duckdb.Error as err:  # a damaged layer: the whole table is rebuilt
+                log.warning("sessions table unreadable (%s); rebuilding it", str(err)[:200])
+                layers = None
+            if layers is not None:
+                if len(layers) > MAX_LAYERS:
+                    live = live_sql(layers, extra=True)
+                    layers = [
+                        str(
+                            folder
+                            / _write(con, folder, f"SELECT *, FALSE AS removed FROM ({live})")
+                        )
+                    ]
+                names = tuple(Path(p).name for p in layers)
+                _switch(folder, Pointer(state.runs, state.table_files_sha256, names), old.layers)
+                return "incremental"
+        events = _events_sql(table_files)
+        if not _no_null_paths(con, events):
+            (folder / POINTER).unlink(missing_ok=True)
+            return "dropped"
+        base = _write(con, folder, merge_sql(_points_sql(events)))
+        _switch(folder, Pointer(state.runs, state.table_files_sha256, (base,)),
+                old.layers if old else ())  # fmt: skip
+        return "rebuilt"
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def update_after_run(store: Any, report: RunReport, memory_limit: str | None = None) -> str:
+    """:func:`update`, its failure logged instead of raised: the run is already committed, and
+    a table left stale is never read (readers check), only slower until the next run rebuilds it."""
+    try:
+        return update(store, report, memory_limit)
+    except Exception as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        log.warning("sessions table not updated (%s); computed until the next run", why)
+        return "failed"
+
+
+def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list[str] | None:
+    """The layers after one run's page views: the old ones plus a delta (none if no rows).
+
+    None when the merge cannot be exact (a page view without a path): rebuild instead.
+    """
+    live = live_sql(layers, extra=True)
+    expected = [*VIEW_COLUMNS, ("exit_event_id", "VARCHAR")]
+    if [(r[0], r[1]) for r in con.execute(f"DESCRIBE {live}").fetchall()] != expected:
+        return None
+    if not _no_null_paths(con, events):
+        return None
+    con.execute(f"CREATE TEMP TABLE new_events AS SELECT * FROM {events}")
+    row = con.execute("SELECT count(*) FROM new_events").fetchone()
+    if not row or int(row[0]) == 0:
+        return layers
+    # Sessions of a touched visitor within 30 minutes of one of the run's page views.
+    con.execute(
+        f"""CREATE TEMP TABLE affected AS
+        WITH live AS ({live}),
+        near AS (SELECT * FROM live WHERE anonymous_user_id IN
+                 (SELECT DISTINCT anonymous_user_id FROM new_events))
+        SELECT * FROM near s WHERE EXISTS (
+          SELECT 1 FROM new_events e WHERE e.anonymous_user_id = s.anonymous_user_id
+            AND e.event_time BETWEEN s.session_start - INTERVAL 30 MINUTE
+                                 AND s.session_end + INTERVAL 30 MINUTE)"""
+    )
+    sessions_cols = ", ".join(
+        [
+            "anonymous_user_id",
+            "session_id",
+            "session_start",
+            "session_end",
+            "pageviews",
+            "landing_path",
+            "exit_path",
+            "exit_event_id",
+            *_UTMS,
+        ]  # fmt: skip
+    )
+    elements = (
+        f"SELECT {sessions_cols} FROM affected UNION ALL "
+        f"SELECT {sessions_cols} FROM ({_points_sql('new_events')})"
+    )
+    delta = f"{merge_sql(elements)} UNION ALL {_removed_sql('affected')}"
+    return [*layers, str(folder / _write(con, folder, delta))]
+
+
+def after_compaction(store: Any, before_runs: list[str], before_digest: str) -> None:
+    """Carry a fresh table over a compaction (it changes files, never a session)."""
+    if s3.is_s3(store.root):
+        return
+    root = store.root
+    try:
+        old = read_pointer(root)
+    except CorruptMetadataError as err:
+        log.warning("%s", err)
+        return
+    if old is None or (list(old.runs), old.table_files_sha256) != (before_runs, before_digest):
+        return  # stale already: the next run rebuilds it
+    digest = files_digest(root, store.table_files())
+    pointer = Pointer(tuple(committed_runs(root)), digest, old.layers)
+    _switch(Path(root) / FOLDER, pointer, old.layers)
+
+
+__all__ = [
+    "FOLDER",
+    "VIEW_COLUMNS",
+    "Pointer",
+    "after_compaction",
+    "committed_runs",
+    "files_digest",
+    "layer_paths",
+    "live_sql",
+    "merge_sql",
+    "read_pointer",
+    "update",
+    "update_after_run",
+]

@@ -1,0 +1,229 @@
+"""The materialised sessions table against the full computation (``sessions.sql``), row for row.
+
+Random sequences of runs (seeded) over a few visitors whose page views sit at the edges of the
+30-minute rule (exactly 30 minutes, 30 minutes + 1 µs, ties in time broken by event id), across a
+month boundary, delivered out of order so later runs extend, start and merge the sessions of
+earlier ones; reruns of the same file, the same rows under another name, and full refreshes. After
+every run the table must be fresh (used by ``clickstream sql``) and equal the computed view. A
+run killed between its commit and the table's update, and every kind of stale or hostile table,
+must leave the computed view in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clickstream.lake import sessions_table as st
+from clickstream.lake.compact import compact
+from clickstream.pipeline import EtlOptions, run_etl
+from clickstream.query.materialized import fresh_layers
+from clickstream.query.session import open_lake, run_query
+from clickstream.query.views import view_sql
+from tests.conftest import write_csv
+
+#: One hour before February 2024 (UTC), in microseconds.
+BASE_US = int(datetime(2024, 1, 31, 23, 0, tzinfo=UTC).timestamp()) * 1_000_000
+MIN_US = 60 * 1_000_000
+STEPS = [0, 1, 30 * MIN_US, 30 * MIN_US + 1, 30 * MIN_US - 1, 29 * MIN_US, 31 * MIN_US, 5 * MIN_US]
+PATHS = ["/", "/a", "/b", "/cart", "/checkout"]
+UTMS = ["", "?utm_source=google&utm_medium=cpc", "?utm_campaign=x", "?utm_source=news"]
+
+
+def _ts(micros: int) -> str:
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def _line(user: str, micros: int, path: str, utm: str = "") -> str:
+    return f"{user},https://shop.example.com{path}{utm},{_ts(micros)},Chrome,Linux,1x1"
+
+
+def _events(rng: random.Random, users: int, per_user: int) -> list[str]:
+    lines = []
+    for u in range(users):
+        t = BASE_US + rng.randrange(0, 90 * MIN_US)
+        for _ in range(per_user):
+            step = rng.choice(STEPS) if rng.random() < 0.85 else rng.randrange(0, 6 * 60 * MIN_US)
+            t += step
+            lines.append(_line(f"u{u}", t, rng.choice(PATHS), rng.choice(UTMS)))
+    return lines
+
+
+def computed(lake: Path) -> list[tuple[Any, ...]]:
+    with open_lake(lake) as session:
+        _, rows = run_query(session, f"SELECT * FROM ({view_sql('sessions')}) ORDER BY ALL")
+    return rows
+
+
+def materialised(lake: Path) -> list[tuple[Any, ...]]:
+    with open_lake(lake) as session:
+        assert session.sessions_layers, "the table is not fresh: the query computed sessions"
+        _, rows = run_query(session, "SELECT * FROM sessions ORDER BY ALL")
+    return rows
+
+
+def assert_fresh_and_equal(lake: Path) -> None:
+    expected = computed(lake)
+    assert materialised(lake) == expected
+
+
+def _etl(lake: Path, src: Path, full_refresh: bool = False) -> None:
+    run_etl(EtlOptions(input=str(src), lake=str(lake), full_refresh=full_refresh))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_runs_equal_the_full_computation(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    lake = tmp_path / "lake"
+    pool = _events(rng, users=4, per_user=14)
+    rng.shuffle(pool)  # later runs land before, between and after earlier sessions
+    files: list[Path] = []
+    for i in range(7):
+        action = rng.random()
+        if files and action < 0.12:  # the same file again: skipped as ingested
+            _etl(lake, files[-1])
+        elif files and action < 0.24:  # rows already in the lake under another name
+            again = rng.sample(pool, k=min(len(pool), 8))
+            _etl(lake, write_csv(tmp_path / f"again{i}.csv", again))
+        elif files and action < 0.34:  # a full refresh with part of the rows
+            kept = rng.sample(pool, k=len(pool) // 2)
+            files.append(write_csv(tmp_path / f"refresh{i}.csv", kept))
+            _etl(lake, files[-1], full_refresh=True)
+        else:
+            take = [pool.pop() for _ in range(min(len(pool), rng.randrange(1, 16)))]
+            if not take:
+                continue
+            files.append(write_csv(tmp_path / f"run{i}.csv", take))
+            _etl(lake, files[-1])
+        if (lake / "clickstream").exists():
+            assert_fresh_and_equal(lake)
+
+
+def test_edges_of_the_rule_across_runs(tmp_path: Path) -> None:
+    """Bridging, merging and tie-breaking delivered in the worst order, one run at a time."""
+    lake = tmp_path / "lake"
+    t = BASE_US + 50 * MIN_US  # 23:50 on Jan 31: sessions cross into February
+    runs = [
+        [_line("a", t, "/"), _line("a", t + 61 * MIN_US, "/far")],  # two sessions (gap 61 min)
+        [_line("a", t + 30 * MIN_US + 1, "/mid")],  # 30 min + 1 µs after the first: still two
+        [_line("a", t + 31 * MIN_US, "/bridge")],  # exactly 30 min before /far: joins them
+        [_line("a", t, "/tie", "?utm_source=tie")],  # same time as the first page view: tie
+        [_line("a", t - 30 * MIN_US, "/early")],  # exactly 30 minutes earlier: same session
+        [_line("a", t - 30 * MIN_US - 1 - 30 * MIN_US, "/earlier")],  # 30 min + 1 µs: new
+        [_line("b", t + 61 * MIN_US, "/x"), _line("a", t + 91 * MIN_US, "/end")],
+    ]
+    for i, lines in enumerate(runs):
+        _etl(lake, write_csv(tmp_path / f"r{i}.csv", lines))
+        assert_fresh_and_equal(lake)
+    rows = materialised(lake)
+    # -60m-1µs | -30m, 0, 0 (tie) | +30m+1µs, +31m, +61m, +91m: the 30 min + 1 µs gaps split.
+    assert sorted(r[5] for r in rows if r[1] == "a") == [1, 3, 4]
+
+
+def test_a_run_killed_before_the_switch_is_repaired_by_the_next(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    rng = random.Random(7)
+    pool = _events(rng, users=3, per_user=10)
+    _etl(lake, write_csv(tmp_path / "one.csv", pool[:12]))
+    assert_fresh_and_equal(lake)
+    env = {**os.environ, "CLICKSTREAM_FAULT": "sessions_before_switch"}
+    second = write_csv(tmp_path / "two.csv", pool[12:24])
+    cmd = [sys.executable, "-m", "clickstream", "etl", "--input", str(second), "--lake", str(lake)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert done.returncode == -9, done.stderr  # SIGKILL after the run's commit
+    assert len(st.committed_runs(str(lake))) == 2  # the run is in the lake ...
+    with open_lake(lake) as session:
+        assert session.sessions_layers == []  # ... the table is stale, so it is not read
+        _, rows = run_query(session, "SELECT * FROM sessions ORDER BY ALL")
+    assert rows == computed(lake)
+    assert sum(r[5] for r in rows) == 24  # the computed view has the killed run's rows
+    _etl(lake, write_csv(tmp_path / "three.csv", pool[24:]))
+    assert_fresh_and_equal(lake)  # the next run rebuilt it
+
+
+def test_compaction_keeps_the_table_fresh(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    pool = _events(random.Random(3), users=3, per_user=12)
+    for i in range(3):
+        _etl(lake, write_csv(tmp_path / f"c{i}.csv", pool[i::3]))
+    before = materialised(lake)
+    assert compact(str(lake)).run_id is not None
+    assert materialised(lake) == before == computed(lake)
+
+
+def _pointer(lake: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((lake / st.FOLDER / "_current.json").read_text())
+    return data
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "not json",
+        "duplicate key",
+        "layer outside",
+        "layer symlink",
+        "wrong schema",
+        "missing layer",
+        "other runs",
+        "other files",
+    ],
+)
+def test_stale_corrupt_or_hostile_tables_are_never_read(tmp_path: Path, tamper: str) -> None:
+    lake = tmp_path / "lake"
+    pool = _events(random.Random(11), users=3, per_user=8)
+    _etl(lake, write_csv(tmp_path / "one.csv", pool))
+    expected = computed(lake)
+    folder = lake / st.FOLDER
+    pointer_path = folder / "_current.json"
+    data = _pointer(lake)
+    layer = folder / data["layers"][0]
+    if tamper == "not json":
+        pointer_path.write_text("{")
+    elif tamper == "duplicate key":
+        text = json.dumps(data)
+        pointer_path.write_text(text[:-1] + ', "layers": ' + json.dumps(data["layers"]) + "}")
+    elif tamper == "layer outside":
+        data["layers"] = ["../clickstream/x.parquet"]
+        pointer_path.write_text(json.dumps(data))
+    elif tamper == "layer symlink":
+        outside = tmp_path / "outside.parquet"
+        layer.rename(outside)
+        layer.symlink_to(outside)
+    elif tamper == "wrong schema":
+        import duckdb
+
+        duckdb.sql(f"COPY (SELECT 1 AS x, FALSE AS removed) TO '{layer}' (FORMAT parquet)")
+    elif tamper == "missing layer":
+        layer.unlink()
+    elif tamper == "other runs":
+        data["runs"] = ["20200101T000000Z-abcdef"]
+        pointer_path.write_text(json.dumps(data))
+    elif tamper == "other files":
+        data["table_files_sha256"] = "0" * 64
+        pointer_path.write_text(json.dumps(data))
+    assert fresh_layers(str(lake), sorted(str(p) for p in (lake / "clickstream").rglob("*.parquet"))) is None or tamper == "wrong schema"
+    with open_lake(lake) as session:
+        assert session.sessions_layers == []
+        _, rows = run_query(session, "SELECT * FROM sessions ORDER BY ALL")
+    assert rows == expected
+    # The next run replaces whatever it found with a table it built itself.
+    _etl(lake, write_csv(tmp_path / "two.csv", [_line("z", BASE_US, "/")]))
+    assert_fresh_and_equal(lake)
+
+
+def test_s3_lakes_and_older_lakes_compute_the_view(tmp_path: Path) -> None:
+    assert fresh_layers("s3://bucket/lake", []) is None
+    lake = tmp_path / "lake"
+    _etl(lake, write_csv(tmp_path / "one.csv", _events(random.Random(5), 2, 5)))
+    (lake / st.FOLDER / "_current.json").unlink()  # a lake written before the table existed
+    with open_lake(lake) as session:
+        assert session.sessions_layers == []
