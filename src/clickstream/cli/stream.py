@@ -26,21 +26,41 @@ URL_HELP = "Broker: redis://host:port/NAME; omit for the embedded broker next to
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str, option: str) -> int:
-    """Whole seconds from '90', '90s', '1m', '2h', '1d'."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
+def parse_duration(text: str, option: str, lo: int = 0, hi: int = 366 * 86400) -> int:
+    """Whole seconds from '90', '90s', '1m', '2h', '1d', within [lo, hi]."""
+    match = re.fullmatch(r"\s*(\d{1,12})\s*([smhd]?)\s*", text)
     if not match:
         raise ConfigError(f"{option} {text!r}: expected a duration like 30s, 1m, 2h or 1d")
-    return int(match.group(1)) * _UNITS[match.group(2) or "s"]
+    seconds = int(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if not lo <= seconds <= hi:
+        raise ConfigError(f"{option} {text!r}: expected {_span(lo)} to {_span(hi)}")
+    return seconds
 
 
-def check_seconds(value: float | None, option: str, allow_zero: bool = True) -> None:
-    """Refuse NaN, infinities and negatives (NaN would compare False and never expire)."""
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def check_seconds(
+    value: float | None, option: str, allow_zero: bool = True, hi: float = 30 * 86400
+) -> None:
+    """Refuse NaN, infinities, negatives and absurd sizes (NaN would compare False and never
+    expire; a huge value overflows the date arithmetic downstream)."""
     if value is None:
         return
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero) or value > hi:
         bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{option} {value}: expected a finite number of seconds {bound}")
+        raise ConfigError(
+            f"{option} {value}: expected a finite number of seconds {bound} and at most {hi:g}"
+        )
+
+
+def check_range(value: int, option: str, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise ConfigError(f"{option} {value}: expected {lo:,} to {hi:,}")
 
 
 @contextmanager
@@ -77,7 +97,7 @@ def publish(
     ),
 ) -> None:
     """Publish every lake event not yet published, run by run, in event-time order."""
-    check_seconds(poll, "--poll", allow_zero=False)
+    check_seconds(poll, "--poll", allow_zero=False, hi=86400)
     from clickstream.stream.publisher import publish as run_publish
 
     stopping = {"now": False}
@@ -102,9 +122,7 @@ def publish(
 def stats(
     lake: str = LAKE,
     from_: str = typer.Option(None, "--from", help=URL_HELP),
-    batch_size: int = typer.Option(
-        1000, "--batch-size", min=1, max=100_000, help="Records per batch."
-    ),
+    batch_size: int = typer.Option(1000, "--batch-size", help="Records per batch (1-100,000)."),
     window: str = typer.Option("1m", "--window", help="Tumbling window (divides 30m), e.g. 1m."),
     lateness: str = typer.Option(
         "1h", "--lateness", help="Events this far behind the newest are late."
@@ -123,9 +141,13 @@ def stats(
 ) -> None:
     """Consume in a consumer group; commit statistics into the lake, then acknowledge."""
     check_seconds(idle_exit, "--idle-exit")
+    check_range(batch_size, "--batch-size", 1, 100_000)
+    lateness_s = parse_duration(lateness, "--lateness", 0, 366 * 86400)
+    # 0 would let every member claim the records the others are working on, over and over.
+    claim_idle_s = parse_duration(claim_idle, "--claim-idle", 1, 86400)
     from clickstream.stream.consumer import Consumer, ConsumerOptions
 
-    window_s = parse_duration(window, "--window")
+    window_s = parse_duration(window, "--window", 0, 1800)
     if window_s <= 0 or 1800 % window_s:
         raise ConfigError(
             f"--window {window}: must divide 30 minutes (e.g. 10s, 1m, 5m, 15m, 30m), so sessions "
@@ -138,9 +160,9 @@ def stats(
         consumer=consumer or "",
         batch_size=batch_size,
         window_seconds=window_s,
-        lateness_seconds=parse_duration(lateness, "--lateness"),
+        lateness_seconds=lateness_s,
         idle_exit=idle_exit,
-        claim_idle_ms=parse_duration(claim_idle, "--claim-idle") * 1000,
+        claim_idle_ms=claim_idle_s * 1000,
     )
     worker = Consumer(options)
 
