@@ -9,6 +9,7 @@
     │   ├── InvariantError           a run's counts do not reconcile (a bug: nothing is committed)
     │   └── CorruptMetadataError     a commit log or run report failed validation (never applied)
     ├── EngineError                  the engine failed while running the contract
+    │   └── EndpointError            S3 did not answer, or refused the connection (retryable)
     ├── DeployError                  an AWS call failed during deploy, status or teardown
     ├── QueryError                   a user's SQL failed or was refused
     └── StreamError                  the stream cannot be published or consumed
@@ -74,6 +75,16 @@ class CorruptMetadataError(LakeError):
 
 class EngineError(ClickstreamError):
     """The engine failed while running the contract."""
+
+
+class EndpointError(EngineError):
+    """An S3 endpoint did not answer within the bounded time, or refused the connection."""
+
+    retryable = True
+
+    def __init__(self, endpoint: str, message: str) -> None:
+        self.endpoint = endpoint
+        super().__init__(message)
 
 
 class DeployError(ClickstreamError):

@@ -9,12 +9,13 @@ is used.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from clickstream.errors import ConfigError, InputError
+from clickstream.errors import ConfigError, EndpointError, InputError
 from clickstream.sqltext import sql_literal
 
 SCHEME = "s3://"
@@ -88,6 +89,36 @@ def get_object(uri: str, byte_range: str | None = None) -> Any:
         return client().get_object(**params)["Body"]
     except (BotoCoreError, ClientError) as err:
         raise InputError(f"cannot read {uri}: {error_message(err)}") from err
+
+
+#: How DuckDB's httpfs names a request that got no (or no usable) answer.
+_HTTPFS_FAILURE = re.compile(
+    r"(?P<what>Timeout was reached|Could not connect to server|Couldn't connect to server|"
+    r"Connection refused|Failed to connect)[^']*?HTTP (?P<method>[A-Z]+) to '(?P<url>[^']+)'"
+)
+
+
+def duckdb_http_error(err: BaseException) -> EndpointError | None:
+    """The one-line error for a DuckDB httpfs request the endpoint never answered (or refused),
+    naming the endpoint and the bound; None for any other error (a 403, a bad file...)."""
+    from clickstream.awsclient import MAX_ATTEMPTS, READ_TIMEOUT_SECONDS
+
+    found = _HTTPFS_FAILURE.search(str(err))
+    if not found:
+        return None
+    parts = urlsplit(found["url"])
+    endpoint = f"{parts.scheme}://{parts.netloc}"
+    target = f"{found['method']} {parts.path}"
+    if found["what"].startswith("Timeout"):
+        return EndpointError(
+            endpoint,
+            f"no answer from S3 endpoint {endpoint} within {READ_TIMEOUT_SECONDS} s "
+            f"({MAX_ATTEMPTS} attempts; DuckDB {target})",
+        )
+    return EndpointError(
+        endpoint,
+        f"cannot connect to S3 endpoint {endpoint} ({MAX_ATTEMPTS} attempts; DuckDB {target})",
+    )
 
 
 def httpfs_extension() -> str:

@@ -139,3 +139,154 @@ def test_killed_mid_commit_on_s3_is_rolled_back(buckets, aws) -> None:
     assert total == report.rows_written
     keys = [o["Key"] for o in aws.list_objects_v2(Bucket=lake)["Contents"]]
     assert not any(k.endswith(".commit.json") or k.endswith("_lock") for k in keys)
+
+
+class _HoldingProxy:
+    """A real HTTP endpoint on 127.0.0.1 in front of the moto server: requests ``hold`` picks
+    get their connection accepted and never answered (a silent endpoint); the rest are
+    forwarded to moto unchanged. So one client (DuckDB's httpfs, or one kind of call) can meet
+    silence while the others work."""
+
+    def __init__(self, upstream: str, hold) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        up = urlsplit(upstream)
+        stop = self.stop = threading.Event()
+        self.held: list[str] = []
+        held = self.held
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    out = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return out
+                        out += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _any(self) -> None:
+                agent = self.headers.get("User-Agent", "")
+                if hold(self.command, self.path, agent):
+                    held.append(f"{self.command} {self.path} {agent.split('/')[0]}")
+                    stop.wait()
+                    self.close_connection = True
+                    return
+                body = self._body()
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() != "transfer-encoding"
+                }
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    headers["Content-Length"] = str(len(body))
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _silent_run(endpoint: str, *args: str) -> subprocess.CompletedProcess:
+    import os
+
+    from clickstream.awsclient import MAX_ATTEMPTS, READ_TIMEOUT_SECONDS
+
+    # The bound comes from the clients' settings (connect/read timeouts, total attempts); this
+    # timeout only keeps a regression from hanging the suite (botocore's defaults took 12 min).
+    bound = MAX_ATTEMPTS * (READ_TIMEOUT_SECONDS + 10) + 60
+    return subprocess.run(
+        [sys.executable, "-m", "clickstream", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
+        timeout=bound,
+    )
+
+
+def _one_designed_line(proc: subprocess.CompletedProcess, endpoint: str) -> str:
+    assert proc.returncode == 1, proc.stderr
+    [message] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert message.startswith("error:") and "Traceback" not in proc.stderr
+    assert "unexpected error" not in message and "--debug" not in message
+    assert endpoint in message and "no answer" in message
+    for secret in (FAKE_SECRET, FAKE_KEY_ID):
+        assert secret not in proc.stderr and secret not in proc.stdout
+    return message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "held",
+    ["lock", "upload"],
+)
+def test_a_silent_endpoint_on_a_lake_write_is_one_designed_line(
+    buckets, moto_endpoint: str, tmp_path: Path, held: str
+) -> None:
+    _, lake, local = buckets
+
+    def hold(method: str, path: str, agent: str) -> bool:
+        if held == "lock":  # the run's first call: nothing answers at all
+            return True
+        return method == "PUT" and path.split("?")[0].endswith(".parquet")
+
+    proxy = _HoldingProxy(moto_endpoint, hold)
+    try:
+        proc = _silent_run(proxy.url, "etl", "-i", str(local / "day1.csv"), "-l", f"s3://{lake}/w")
+    finally:
+        proxy.close()
+    message = _one_designed_line(proc, proxy.url)
+    assert proxy.held
+    assert ("cannot lock" if held == "lock" else "uploading") in message
+    if held == "upload":  # rolled back by the next writer: no half run is visible
+        report = run_etl(EtlOptions(input=str(local / "day1.csv"), lake=f"s3://{lake}/w"))
+        assert report.rows_read == 3_000
+
+
+@pytest.mark.slow
+def test_a_silent_endpoint_for_duckdb_httpfs_is_one_designed_line(
+    buckets, moto_endpoint: str
+) -> None:
+    raw, lake, _ = buckets
+    # boto3 (listing, headers, the census) is answered; DuckDB's own S3 reads meet silence.
+    proxy = _HoldingProxy(moto_endpoint, lambda m, p, agent: "duckdb" in agent.lower())
+    try:
+        proc = _silent_run(
+            proxy.url, "etl", "-i", f"s3://{raw}/clicks/2024/day1.csv", "-l", f"s3://{lake}/d"
+        )
+    finally:
+        proxy.close()
+    assert proxy.held and all(h.lower().endswith("duckdb") for h in proxy.held), proxy.held
+    message = _one_designed_line(proc, proxy.url)
+    assert "DuckDB" in message and "/clicks/2024/day1.csv" in message

@@ -149,7 +149,7 @@ class DuckDBEngine:
             try:
                 return _Stager(con, request, progress).run()
             except duckdb.Error as err:
-                raise EngineError(f"DuckDB failed: {err}") from err
+                raise s3.duckdb_http_error(err) or EngineError(f"DuckDB failed: {err}") from err
 
 
 class _Stager:

@@ -67,11 +67,13 @@ class S3Lake:
 
     # -- small S3 helpers ----------------------------------------------------------------------
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return fn(Bucket=self.bucket, **kwargs)
-        except (BotoCoreError, ClientError) as err:
+        # upload_file (s3transfer) wraps an AWS error in S3UploadFailedError, no BotoCoreError.
+        except (BotoCoreError, ClientError, S3UploadFailedError) as err:
             raise LakeError(f"{self.root}: {what} failed ({s3.error_message(err)})") from err
 
     def _keys(self, *parts: str) -> list[str]:
@@ -107,7 +109,7 @@ class S3Lake:
     # -- the LakeStore operations ----------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         key = self.key("_lock")
         owner = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
@@ -117,6 +119,8 @@ class S3Lake:
                     Bucket=self.bucket, Key=key, IfNoneMatch="*", Body=json.dumps(owner).encode()
                 )
                 break
+            except BotoCoreError as err:  # no answer, no connection: nothing was written
+                raise LakeError(f"{self.root}: cannot lock ({s3.error_message(err)})") from err
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") not in (
                     "PreconditionFailed",
