@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from clickstream.errors import ConfigError, StreamError
-from clickstream.stream.tables import StreamLayout, stream_facts_sql
+from clickstream.stream.tables import StreamLayout, stream_facts_sql, valid_batch_files
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 LOCK_TIMEOUT_S = 60.0
@@ -123,7 +123,7 @@ class GroupState:
         folder = Path(self.layout.group(self.group))
         if not folder.exists():
             return
-        new = sorted(str(p) for p in folder.glob("*.parquet") if str(p) not in self._seen)
+        new = [f for f in group_files(self.layout, self.group) if f not in self._seen]
         if not new:
             return
         con = duckdb.connect()
@@ -155,9 +155,16 @@ class GroupState:
             self.watermark = newest
 
 
+def group_files(layout: StreamLayout, group: str) -> list[str]:
+    """The group's committed batch files (a stray or garbage file is skipped with a warning)."""
+    folder = Path(layout.group(group))
+    return valid_batch_files(sorted(str(p) for p in folder.glob("*.parquet")))
+
+
 def committed_offsets(layout: StreamLayout, group: str, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` some committed batch of the group already covers."""
-    if not ids or not any(Path(layout.group(group)).glob("*.parquet")):
+    files = group_files(layout, group) if ids else []
+    if not files:
         return set()
     import duckdb
     import pyarrow as pa
@@ -165,10 +172,9 @@ def committed_offsets(layout: StreamLayout, group: str, ids: Sequence[str]) -> s
     con = duckdb.connect()
     try:
         con.register("candidates", pa.table({"id": pa.array(list(ids), pa.string())}))
-        glob = f"{layout.group(group)}/*.parquet"
         rows = con.execute(
             f"""SELECT DISTINCT o FROM (
-                  SELECT unnest(offsets) AS o FROM ({stream_facts_sql(glob)}) WHERE kind = 'batch')
+                  SELECT unnest(offsets) AS o FROM ({stream_facts_sql(files)}) WHERE kind = 'batch')
                 SEMI JOIN candidates ON o = id"""
         ).fetchall()
     finally:
@@ -178,17 +184,17 @@ def committed_offsets(layout: StreamLayout, group: str, ids: Sequence[str]) -> s
 
 def committed_positions(layout: StreamLayout, group: str) -> dict[str, str]:
     """Shard id -> last committed sequence number (offsets ``<shard>:<sequence>``, Kinesis)."""
-    if not any(Path(layout.group(group)).glob("*.parquet")):
+    files = group_files(layout, group)
+    if not files:
         return {}
     import duckdb
 
-    glob = f"{layout.group(group)}/*.parquet"
     con = duckdb.connect()
     try:
         rows = con.execute(
             f"""SELECT split_part(o, ':', 1) AS shard,
                        arg_max(split_part(o, ':', 2), lpad(split_part(o, ':', 2), 80, '0'))
-                FROM (SELECT unnest(offsets) AS o FROM ({stream_facts_sql(glob)})
+                FROM (SELECT unnest(offsets) AS o FROM ({stream_facts_sql(files)})
                       WHERE kind = 'batch')
                 WHERE contains(o, ':') GROUP BY shard"""
         ).fetchall()

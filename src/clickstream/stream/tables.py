@@ -9,8 +9,12 @@ partial rows of all batches, which makes every window exact whatever the batch b
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from clickstream.contract.schema import Column
 from clickstream.errors import StreamError
@@ -19,6 +23,8 @@ if TYPE_CHECKING:
     import duckdb
 
     from clickstream.lake.store import LakeStore
+
+log = logging.getLogger(__name__)
 
 FOLDER = "stream"
 #: The base table of the stream views in the query layer.
@@ -132,14 +138,85 @@ def require_local(lake: str, command: str) -> None:
 
 
 def stream_fact_files(store: LakeStore) -> list[str]:
-    """Every committed batch file of every consumer group (local lakes; none on S3 yet)."""
-    return lake_stream_files(store.root)
+    """Every valid committed batch file of every consumer group (local lakes; none on S3 yet).
+    Files that are not batch files as a consumer writes them are left out with a warning."""
+    return valid_batch_files(lake_stream_files(store.root))
+
+
+#: A batch file as the consumer names it: <UTC time>-<consumer>-<counter>.parquet.
+_BATCH_NAME = re.compile(
+    rf"{GROUP_KEY}=[A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}/"
+    r"[0-9]{8}T[0-9]{12}-[A-Za-z0-9][A-Za-z0-9_.-]{0,63}-[0-9]+\.parquet"
+)
+_REQUIRED = ("kind", "batch_id", "offsets")
+_checked: dict[tuple[str, int, int], bool] = {}
+
+
+def _arrow_matches(sql_type: str, arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    checks = {
+        "VARCHAR": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+        "TIMESTAMP": pa.types.is_timestamp,
+        "BIGINT": pa.types.is_integer,
+        "DOUBLE": pa.types.is_floating,
+        "BLOB": lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t),
+        "VARCHAR[]": lambda t: (
+            (pa.types.is_list(t) or pa.types.is_large_list(t))
+            and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type))
+        ),
+    }
+    return bool(checks[sql_type](arrow_type))
+
+
+def _why_invalid(path: str) -> str | None:
+    """None for a batch file as a consumer writes it, else why it is not one."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as err:  # any unreadable footer: pyarrow raises several types
+        return f"not a readable Parquet file ({type(err).__name__})"
+    types = {c.name: c.type for c in FACT_COLUMNS}
+    for name in _REQUIRED:
+        if name not in schema.names:
+            return f"no '{name}' column"
+    for f in schema:
+        if f.name not in types:
+            return f"unknown column '{f.name[:40]}'"
+        if not _arrow_matches(types[f.name], f.type):
+            return f"column '{f.name}' is {f.type}, not {types[f.name]}"
+    return None
+
+
+def valid_batch_files(paths: list[str]) -> list[str]:
+    """``paths`` without the files that are not batch files (named and shaped as the consumer
+    writes them): a stray or garbage file in a group folder would break every reader of the
+    stream views. Readers never write, so such a file is skipped with a warning, not moved."""
+    kept = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        key = (path, st.st_size, st.st_mtime_ns)
+        if key not in _checked:
+            parts = Path(path).parts
+            why = None
+            if not _BATCH_NAME.fullmatch("/".join(parts[-2:])):
+                why = "not named as a batch file"
+            else:
+                why = _why_invalid(path)
+            if why is not None:
+                log.warning("ignoring %s: not a stream batch file (%s)", path, why)
+            _checked[key] = why is None
+        if _checked[key]:
+            kept.append(path)
+    return kept
 
 
 def lake_stream_files(lake: str) -> list[str]:
-    """Like stream_fact_files, from the lake as typed (no store is opened)."""
-    from pathlib import Path
-
+    """Like stream_fact_files, from the lake as typed (no store is opened), unchecked."""
     from clickstream import s3
 
     if s3.is_s3(lake):
