@@ -54,6 +54,10 @@ POINTER = "_current.json"
 FORMAT = 1
 #: Deltas kept before the layers are consolidated into one base (amortised rewrite).
 MAX_LAYERS = 24
+#: Page views per base file of a full build (a 640MB memory limit holds a group's window).
+REBUILD_ROWS = 2_000_000
+#: Most layers a pointer may name.
+MAX_POINTER_LAYERS = 1024
 #: Largest pointer read back (a lake of ~100k runs fits).
 MAX_POINTER_BYTES = 16 * 1024 * 1024
 LAYER_NAME = re.compile(r"[0-9a-f]{20}\.parquet")
@@ -144,8 +148,8 @@ def parse_pointer(name: str, raw: bytes) -> Pointer:
             raise ValueError("runs: not sorted and unique")
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise ValueError("table_files_sha256: not a sha256 hex digest")
-        if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS + 1:
-            raise ValueError(f"layers: not a list of 1 to {MAX_LAYERS + 1} names")
+        if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_POINTER_LAYERS:
+            raise ValueError(f"layers: not a list of 1 to {MAX_POINTER_LAYERS} names")
         if not all(isinstance(x, str) and LAYER_NAME.fullmatch(x) for x in layers):
             raise ValueError("layers: a name that no writer gives")
         if len(set(layers)) != len(layers):
@@ -392,13 +396,33 @@ def update(store: Any, report: RunReport, memory_limit: str | None = None) -> st
         if not _no_null_paths(con, events):
             (folder / POINTER).unlink(missing_ok=True)
             return "dropped"
-        base = _write(con, folder, merge_sql(_points_sql(events)))
-        _switch(folder, Pointer(state.runs, state.table_files_sha256, (base,)),
+        base = _rebuild(con, folder, events)
+        _switch(folder, Pointer(state.runs, state.table_files_sha256, base),
                 old.layers if old else ())  # fmt: skip
         return "rebuilt"
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def _rebuild(con: Any, folder: Path, events: str) -> tuple[str, ...]:
+    """The table from every page view, in base layers of whole visitors (bounded memory).
+
+    DuckDB's window over all page views does not stay within a small memory limit, so visitors
+    are split by hash into groups of about REBUILD_ROWS page views, one file each (a base layer
+    removes nothing, so their order does not matter).
+    """
+    row = con.execute(f"SELECT count(*) FROM {events}").fetchone()
+    groups = max(1, -(-int(row[0] if row else 0) // REBUILD_ROWS))
+    names = []
+    for g in range(groups):
+        part = (
+            events
+            if groups == 1
+            else (f"(SELECT * FROM {events} WHERE hash(anonymous_user_id) % {groups} = {g})")
+        )
+        names.append(_write(con, folder, merge_sql(_points_sql(part))))
+    return tuple(names)
 
 
 def update_after_run(store: Any, report: RunReport, memory_limit: str | None = None) -> str:
