@@ -126,6 +126,7 @@ class Consumer:
                 break
             self._process(pending, redelivered=True, on_batch=on_batch)
         last_record = last_claim = time.monotonic()
+        warned = False
         # While DuckDB computes a batch (it releases the GIL), the next one is read from the
         # broker in a helper thread: records read ahead stay pending for this consumer until
         # committed, exactly like the batch in hand, so a crash re-reads them (pending first).
@@ -156,7 +157,19 @@ class Consumer:
                     self.o.idle_exit is not None
                     and time.monotonic() - last_record >= self.o.idle_exit
                 ):
-                    break
+                    # Records another member read and never acknowledged (it may have been
+                    # killed) are not "no new records": wait until --claim-idle lets us take
+                    # them over, or their owner acknowledges them.
+                    held = self.transport.others_pending(self.o.group, self.o.consumer)
+                    if not held:
+                        break
+                    if not warned:
+                        warned = True
+                        log.warning(
+                            "%d records are pending for other consumers of group %s: waiting "
+                            "for them (taken over once unacknowledged for --claim-idle %gs)",
+                            held, self.o.group, self.o.claim_idle_ms / 1000,
+                        )  # fmt: skip
             # Stopped: what was read ahead is committed too (nothing read is left pending).
             entries = ahead.take() if ahead is not None else None
             if entries:

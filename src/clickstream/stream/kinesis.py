@@ -260,6 +260,9 @@ class KinesisTransport:
         self._take_leases(consumer)  # expired leases of dead members become ours
         return Records([], [])
 
+    def others_pending(self, group: str, consumer: str) -> int:
+        return 0  # nothing is pending on Kinesis: an expired lease's shard is re-read instead
+
     def owned(self, group: str, consumer: str, ids: Sequence[str]) -> set[str]:
         shards = {i.partition(":")[0] for i in ids}
         mine = set()

@@ -101,7 +101,11 @@ class Transport(Protocol):
         """Records this consumer was given earlier but has not acknowledged."""
 
     def claim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> Records:
-        """Take over records other consumers left unacknowledged for ``min_idle_ms``."""
+        """Take over records other consumers left unacknowledged for ``min_idle_ms`` (a record
+        whose payload was deleted meanwhile comes back with payload None)."""
+
+    def others_pending(self, group: str, consumer: str) -> int:
+        """Records delivered to other members of the group and not acknowledged yet."""
 
     def owned(self, group: str, consumer: str, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` this consumer still holds (a claim may have moved some away)."""
@@ -125,6 +129,10 @@ class RedisTransport:
         self.stream = stream
         self.endpoint = endpoint
         self._script: Any = None
+        self._claim_cursor = "0-0"
+        #: Ids the server dropped from the group's pending list because their entry was deleted
+        #: (Redis >= 7 XAUTOCLAIM): ours to record as dead letters, though no longer pending.
+        self._released: set[str] = set()
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """``fn()``, tried again on a connection error or timeout, all within CALL_DEADLINE_S.
@@ -257,10 +265,44 @@ class RedisTransport:
         return _records(reply[0][1]) if reply else Records([], [])
 
     def claim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> Records:
+        """XAUTOCLAIM from where the last call stopped (its cursor; from the start again once
+        it wraps to 0-0), ids only: an entry deleted (XDEL/XTRIM) while pending is a nil entry
+        on Redis 6.2 and a separate list on Redis >= 7, so payloads are fetched by id, and an id
+        without one becomes a ``missing_payload`` dead letter (acknowledged after its commit)
+        instead of staying pending forever."""
+        cursor = self._claim_cursor
         reply = self._call("claiming idle records", lambda: self.client.execute_command(
-            "XAUTOCLAIM", self.stream, group, consumer, min_idle_ms, "0-0", "COUNT", count
+            "XAUTOCLAIM", self.stream, group, consumer, min_idle_ms, cursor, "COUNT", count,
+            "JUSTID",
         ))  # fmt: skip
-        return _records(reply[1])
+        self._claim_cursor = _text(reply[0])
+        ids = [_text(i) for i in reply[1]]
+        deleted = [_text(i) for i in reply[2]] if len(reply) > 2 and reply[2] else []
+        self._released.update(deleted)
+        found = self._payloads(ids) if ids else {}
+        claimed = sorted({*ids, *deleted}, key=_id_key)
+        return Records(claimed, [found.get(i) for i in claimed])
+
+    def _payloads(self, ids: Sequence[str]) -> dict[str, bytes | None]:
+        def fetch() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for i in ids:
+                pipe.xrange(self.stream, min=i, max=i, count=1)
+            return list(pipe.execute())
+
+        out: dict[str, bytes | None] = {}
+        for rows in self._call("reading claimed records", fetch):
+            for entry_id, fields in rows:
+                out[_text(entry_id)] = fields.get(FIELD) if len(fields) == 1 else None
+        return out
+
+    def others_pending(self, group: str, consumer: str) -> int:
+        def look() -> int:
+            summary = self.client.execute_command("XPENDING", self.stream, group)
+            members = summary[3] if summary and len(summary) > 3 and summary[3] else []
+            return sum(int(n) for name, n in members if _text(name) != consumer)
+
+        return self._call("reading the group's pending records", look)
 
     def owned(self, group: str, consumer: str, ids: Sequence[str]) -> set[str]:
         if not ids:
@@ -271,7 +313,7 @@ class RedisTransport:
         rows = self._call("checking record ownership", lambda: self.client.execute_command(
             "XPENDING", self.stream, group, lo, hi, len(ids) * 4 + 1000, consumer
         ))  # fmt: skip
-        return {r[0].decode() for r in rows} & set(ids)
+        return ({r[0].decode() for r in rows} | self._released) & set(ids)
 
     def ack(self, group: str, ids: Sequence[str]) -> None:
         def send() -> None:  # XACK is idempotent: a retry after a lost reply is harmless
