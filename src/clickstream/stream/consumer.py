@@ -24,6 +24,7 @@ from typing import Any
 
 from clickstream.errors import LakeError, StreamError
 from clickstream.stream import commit as lake
+from clickstream.stream.identity import check_for_consume
 from clickstream.stream.records import decode
 from clickstream.stream.stats import BatchSettings, BatchSummary, write_batch
 from clickstream.stream.tables import StreamLayout, require_local
@@ -117,6 +118,7 @@ class Consumer:
     def run(self, on_batch: Callable[[BatchSummary], None] | None = None) -> ConsumerReport:
         started = time.monotonic()
         self._check_settings()
+        check_for_consume(self.transport, self.layout)
         lake.sweep_tmp(self.layout)
         self.transport.ensure_group(self.o.group)
         # Our own unacknowledged records first (a restart after a crash), then new ones.

@@ -94,6 +94,15 @@ class KinesisTransport:
 
     # -- publishing ----------------------------------------------------------------------------
 
+    def identity(self) -> str:
+        """The stream's creation time: a stream deleted and created again under the same name
+        is another stream, whatever a checkpoint says went out to the old one."""
+        reply = self._do(
+            "describing the stream",
+            partial(self.client.describe_stream_summary, StreamName=self.name),
+        )
+        return str(reply["StreamDescriptionSummary"]["StreamCreationTimestamp"].isoformat())
+
     def published(self, run_seq: int) -> int | None:
         return None  # Kinesis cannot say; the publisher asks already() for the unfinished chunk
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clickstream.errors import LakeError, StreamError
+from clickstream.stream.identity import claim_for_publish
 from clickstream.stream.prefetch import ReadAhead
 from clickstream.stream.records import encode_sql
 from clickstream.stream.tables import StreamLayout, require_local
@@ -56,13 +57,18 @@ class RunProgress:
 class Checkpoint:
     target: str
     runs: list[RunProgress] = field(default_factory=list)
+    stream: str | None = None
+    """The stream's identity when the broker has one (Kinesis: its creation time)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": CHECKPOINT_VERSION,
             "target": self.target,
             "runs": [vars(r) for r in self.runs],
         }
+        if self.stream is not None:
+            data["stream"] = self.stream
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Checkpoint:
@@ -75,6 +81,13 @@ class Checkpoint:
             raise bad(f"expected an object with version {CHECKPOINT_VERSION}")
         if not isinstance(data.get("target"), str) or not isinstance(data.get("runs"), list):
             raise bad("'target' must be a string and 'runs' a list")
+        if not isinstance(data.get("stream", ""), str) or set(data) - {
+            "version",
+            "target",
+            "runs",
+            "stream",
+        }:
+            raise bad("unexpected keys, or 'stream' is not a string")
         runs, seen = [], set()
         for i, r in enumerate(data["runs"]):
             if not isinstance(r, dict) or set(r) != {"run_id", "seq", "events", "published"}:
@@ -88,7 +101,7 @@ class Checkpoint:
                 raise bad(f"run #{i} ({r['run_id']}) is out of sequence or over-counted")
             seen.add(r["run_id"])
             runs.append(RunProgress(r["run_id"], r["seq"], r["events"], r["published"]))
-        return cls(data["target"], runs)
+        return cls(data["target"], runs, data.get("stream"))
 
 
 def checkpoint_path(layout: StreamLayout, target: str) -> Path:
@@ -244,6 +257,15 @@ class Publisher:
         started = time.monotonic()
         report = PublishReport()
         checkpoint = load_checkpoint(self.path, self.transport.endpoint)
+        if claim_for_publish(self.transport, self.layout, checkpoint):
+            log.warning(
+                "%s no longer holds what this lake published to it (deleted or created anew): "
+                "publishing every run again",
+                self.transport.endpoint,
+            )
+            for gone in checkpoint.runs:
+                gone.published = 0
+            save_checkpoint(self.path, checkpoint)
         known = {r.run_id: r for r in checkpoint.runs}
         self._saved = set(known)  # runs a crashed publisher may have been sending
         self._reports = self.store.reports()

@@ -42,13 +42,18 @@ CALL_DEADLINE_S = RETRY_BUDGET_S + SOCKET_TIMEOUT_S
 #: "The stream has moved past this run": every one of its events is on it.
 PAST = 2**62
 
-# Adds ARGV[3..] as entries ARGV[1]-ARGV[2], ARGV[1]-(ARGV[2]+1), ...; an id already on the stream
+# Adds ARGV[4..] as entries ARGV[1]-ARGV[2], ARGV[1]-(ARGV[2]+1), ...; an id already on the stream
 # (a re-publish after a crash) is skipped. One script call is atomic: a chunk lands whole or not.
+# ARGV[3], when not empty, is the publishing lake's id: the chunk is refused unless the stream's
+# owner mark (KEYS[2]) names that lake, so two lakes can never interleave their ids on a stream.
 _PUBLISH_LUA = """
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then
+  return redis.error_reply('CLICKSTREAM_OWNER the stream belongs to another lake')
+end
 local first = tonumber(ARGV[2])
 local added = 0
-for i = 3, #ARGV do
-  local id = ARGV[1] .. '-' .. string.format('%d', first + i - 3)
+for i = 4, #ARGV do
+  local id = ARGV[1] .. '-' .. string.format('%d', first + i - 4)
   local ok = redis.pcall('XADD', KEYS[1], id, 'e', ARGV[i])
   if type(ok) == 'table' and ok.err then
     if not string.find(ok.err, 'equal or smaller', 1, true) then
@@ -59,6 +64,22 @@ for i = 3, #ARGV do
   end
 end
 return added
+"""
+
+# The stream's owner mark: set to ARGV[1] when the stream does not exist (a new or deleted
+# stream), or when it has no mark and ARGV[2] == '1' (this lake published to it before marks
+# existed). Returns {owner or '', stream exists (0/1)}.
+_OWN_LUA = """
+local exists = redis.call('EXISTS', KEYS[1])
+local owner = redis.call('GET', KEYS[2])
+if exists == 0 or (not owner and ARGV[2] == '1') then
+  redis.call('SET', KEYS[2], ARGV[1])
+  return {ARGV[1], exists}
+end
+if not owner then
+  return {'', exists}
+end
+return {owner, exists}
 """
 
 
@@ -130,6 +151,7 @@ class RedisTransport:
         self.endpoint = endpoint
         self._script: Any = None
         self._claim_cursor = "0-0"
+        self._owner: str | None = None
         #: Ids the server dropped from the group's pending list because their entry was deleted
         #: (Redis >= 7 XAUTOCLAIM): ours to record as dead letters, though no longer pending.
         self._released: set[str] = set()
@@ -183,6 +205,11 @@ class RedisTransport:
                 log.info("broker %s: %s failed (%s); retrying", self.endpoint, what, err)
                 time.sleep(pause)
             except redis.ResponseError as err:
+                if "CLICKSTREAM_OWNER" in str(err):
+                    raise StreamError(
+                        f"{self.endpoint} was taken by another lake while publishing (its "
+                        "owner mark changed); nothing more was sent"
+                    ) from None
                 raise StreamError(f"broker {self.endpoint} refused {what}: {err}") from err
 
     def published(self, run_seq: int) -> int | None:
@@ -201,20 +228,46 @@ class RedisTransport:
             return int(seq) + 1
         return PAST if int(ms) > run_seq else 0
 
+    @property
+    def _marker(self) -> str:
+        return f"clickstream:{self.stream}:lake"
+
+    def own(self, lake_id: str, may_adopt: bool) -> tuple[str | None, bool]:
+        """Mark the stream as this lake's if it is new (or unmarked and ``may_adopt``); returns
+        (the owner's lake id or None when unmarked, whether the stream existed)."""
+        reply = self._call("reading the stream's owner", lambda: self.client.eval(
+            _OWN_LUA, 2, self.stream, self._marker, lake_id, "1" if may_adopt else "0"
+        ))  # fmt: skip
+        owner, exists = _text(reply[0]), bool(int(reply[1]))
+        if owner == lake_id:
+            self._owner = lake_id
+        return owner or None, exists
+
+    def owner(self) -> str | None:
+        """The lake id that publishes to this stream (None: unmarked)."""
+        value = self._call("reading the stream's owner", lambda: self.client.get(self._marker))
+        return _text(value) if value else None
+
     def publish(
         self, run_seq: int, first: int, payloads: Sequence[bytes], keys: Sequence[str]
     ) -> None:
         if self._script is None:
             self._script = self.client.register_script(_PUBLISH_LUA)
-        args = [run_seq, first, *payloads]
-        self._call("publishing", lambda: self._script(keys=[self.stream], args=args))
+        args = [run_seq, first, self._owner or "", *payloads]
+        self._call(
+            "publishing",
+            lambda: self._script(keys=[self.stream, self._marker], args=args),
+        )
 
     def publish_frames(self, run_seq: int, first: int, count: int, frames: Any) -> None:
         """``publish`` for ``count`` payloads already framed as RESP bulk strings, back to back
         (see resp_bulk_sql): the frames go to the socket as they are, with no per-record Python
         (redis-py packing 10,000 arguments cost more CPU than encoding them in DuckDB)."""
         script = _PUBLISH_LUA.encode()
-        head = [b"EVAL", script, b"1", self.stream.encode(), b"%d" % run_seq, b"%d" % first]
+        head = [
+            b"EVAL", script, b"2", self.stream.encode(), self._marker.encode(),
+            b"%d" % run_seq, b"%d" % first, (self._owner or "").encode(),
+        ]  # fmt: skip
         header = b"*%d\r\n" % (len(head) + count) + b"".join(
             b"$%d\r\n%s\r\n" % (len(part), part) for part in head
         )
