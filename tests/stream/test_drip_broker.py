@@ -9,8 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -20,43 +19,60 @@ pytestmark = [pytest.mark.stream, pytest.mark.slow]
 HARD_TIMEOUT_S = 120
 
 
-@pytest.fixture
-def drip_server() -> Iterator[int]:
+class Drip:
     """A real TCP server: reads the request, then sends '+' and one more byte every second."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    stop = threading.Event()
 
-    def drip(conn: socket.socket) -> None:
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.port = int(self.server.getsockname()[1])
+        self.connected = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def drip(self, conn: socket.socket) -> None:
         try:
             conn.recv(65536)
+            self.connected.set()
             conn.sendall(b"+")
-            while not stop.wait(1.0):
+            while not self.stop.wait(1.0):
                 conn.sendall(b"a")
         except OSError:
             pass
         finally:
             conn.close()
 
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
+    def serve(self) -> None:
+        self.server.settimeout(0.2)
+        while not self.stop.is_set():
             try:
-                conn, _ = server.accept()
+                conn, _ = self.server.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
-            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+            threading.Thread(target=self.drip, args=(conn,), daemon=True).start()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(server.getsockname()[1])
-    stop.set()
-    thread.join(timeout=5)
-    server.close()
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.server.close()
+
+
+@pytest.fixture
+def drips() -> Iterator[Callable[[], Drip]]:
+    made: list[Drip] = []
+
+    def new() -> Drip:
+        made.append(Drip())
+        return made[-1]
+
+    yield new
+    for drip in made:
+        drip.close()
 
 
 def aws_env(port: int) -> dict[str, str]:
@@ -90,42 +106,52 @@ def finish(name: str, proc: subprocess.Popen[str]) -> tuple[int, str]:
     return proc.returncode, err
 
 
-def test_a_drip_broker_ends_every_command_and_sigterm_stops_it(make_lake, drip_server, tmp_path):
+def test_a_drip_broker_ends_every_command_and_sigterm_stops_it(make_lake, drips, tmp_path):
     lake = str(make_lake(200, seed=43))
-    url = f"redis://127.0.0.1:{drip_server}/events"
-    aws = aws_env(drip_server)
+    shared = drips()
+    url = f"redis://127.0.0.1:{shared.port}/events"
     bounded = {
         "redis publish": (["publish", "--lake", lake, "--to", url], {}),
         "redis stats": (["stats", "--lake", lake, "--from", url, "--idle-exit", "1"], {}),
         "redis top": (["top", "--lake", lake, "--from", url, "--once"], {}),
-        "kinesis publish": (["publish", "--lake", lake, "--to", "kinesis://events"], aws),
+        "kinesis publish": (
+            ["publish", "--lake", lake, "--to", "kinesis://events"], aws_env(shared.port),
+        ),
         "kinesis stats": (
             ["stats", "--lake", lake, "--from", "kinesis://events", "--idle-exit", "1"],
-            aws,
+            aws_env(shared.port),
         ),
-    }
+    }  # fmt: skip
+    # Each signalled command has its own drip server, to know when it is waiting on it.
+    own = {name: drips() for name in ("redis stats", "redis publish", "kinesis stats")}
     signalled = {
-        "redis stats, SIGTERM": (["stats", "--lake", lake, "--from", url], {}, signal.SIGTERM),
-        "redis publish, SIGINT": (
-            ["publish", "--lake", lake, "--to", url + "2"], {}, signal.SIGINT,
+        "redis stats": (
+            ["stats", "--lake", lake, "--from", f"redis://127.0.0.1:{own['redis stats'].port}/e"],
+            {}, signal.SIGTERM,
         ),
-        "kinesis stats, SIGTERM": (
-            ["stats", "--lake", lake, "--from", "kinesis://events"], aws, signal.SIGTERM,
+        "redis publish": (
+            ["publish", "--lake", lake, "--to", f"redis://127.0.0.1:{own['redis publish'].port}/e"],
+            {}, signal.SIGINT,
+        ),
+        "kinesis stats": (
+            ["stats", "--lake", lake, "--from", "kinesis://events"],
+            aws_env(own["kinesis stats"].port), signal.SIGTERM,
         ),
     }  # fmt: skip
     procs = {name: start(args, env, tmp_path) for name, (args, env) in bounded.items()}
     stopped = {name: start(args, env, tmp_path) for name, (args, env, _) in signalled.items()}
-    time.sleep(4.0)  # they are all waiting on the drip by now
     for name, proc in stopped.items():
+        assert own[name].connected.wait(HARD_TIMEOUT_S), name  # waiting on the drip now
         proc.send_signal(signalled[name][2])
-    results = {name: finish(name, proc) for name, proc in {**procs, **stopped}.items()}
-    for name, (code, err) in results.items():
+    results = {name: finish(name, proc) for name, proc in procs.items()}
+    signalled_results = {name: finish(name, proc) for name, proc in stopped.items()}
+    for name, (code, err) in [*results.items(), *signalled_results.items()]:
         assert code == 1, (name, err)
         assert err.strip() and "Traceback" not in err, (name, err)
         last = err.strip().splitlines()[-1]
         assert "unreachable" in last or "stopped while" in last, (name, err)
-    for name in bounded:
-        assert results[name][1].count("\n") == 1, (name, results[name][1])
-        assert "no complete answer within" in results[name][1], (name, results[name][1])
-    for name in signalled:  # the signal, not the deadline, ended them
-        assert "of the stop signal" in results[name][1], (name, results[name][1])
+    for name, (_, err) in results.items():
+        assert err.count("\n") == 1, (name, err)
+        assert "no complete answer within" in err, (name, err)
+    for name, (_, err) in signalled_results.items():  # the signal, not the deadline, ended them
+        assert "of the stop signal" in err, (name, err)
