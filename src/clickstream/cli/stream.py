@@ -87,6 +87,15 @@ def _graceful(stop: Any) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def _require_lake(lake: str) -> None:
+    """A mistyped path is refused before any broker starts (it would start one next to it)."""
+    from clickstream.errors import LakeError
+    from clickstream.lake.store import open_store
+
+    if not open_store(lake).exists():
+        raise LakeError(f"no lake at {lake} (run `clickstream etl` first)")
+
+
 @stream_app.command()
 def publish(
     lake: str = LAKE,
@@ -204,6 +213,7 @@ def top(
     from clickstream.stream.transports import open_transport
 
     require_local(lake, "top")
+    _require_lake(lake)
     transport = open_transport(from_, lake)
     try:
         run_top(
@@ -223,6 +233,8 @@ def rollup(
     from rich.table import Table
 
     from clickstream.stream.rollup import rollup as run_rollup
+
+    _require_lake(lake)
 
     table = Table("period start (UTC)", "page views", "visitors (HLL estimate)", "sketches")
     for p in run_rollup(lake, by, group):

@@ -10,12 +10,13 @@ acknowledged, not counted again.
 from __future__ import annotations
 
 import array
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -204,12 +205,14 @@ class Consumer:
             ids = entries.ids
             batch_id = self._batch_id()
             tmp = lake.tmp_path(self.layout, batch_id)
-            summary = self._compute(entries, batch_id, read_at, tmp)
+            with _lake_write(self.layout.root, tmp):
+                summary = self._compute(entries, batch_id, read_at, tmp)
             with lake.group_lock(self.layout, self.o.group):
                 owned = self.transport.owned(self.o.group, self.o.consumer, ids)
                 if len(owned) == len(ids):
                     _fault("before_commit")
-                    final = lake.publish_file(self.layout, self.o.group, tmp)
+                    with _lake_write(self.layout.root, tmp):
+                        final = lake.publish_file(self.layout, self.o.group, tmp)
                     self.state.note(final, summary.max_event_time)
                     break
             # Another consumer claimed some of these while we worked: it counts them, not us.
@@ -269,6 +272,24 @@ class Consumer:
             return write_batch(con, "decoded", settings, tmp)
         finally:
             con.unregister("raw_batch")
+
+
+@contextlib.contextmanager
+def _lake_write(root: str, tmp: Path) -> Iterator[None]:
+    """A failed write of the batch file (disk full, quota, permissions) is one line: nothing was
+    committed or acknowledged, so the records stay pending and are read again."""
+    import duckdb
+
+    try:
+        yield
+    except (OSError, duckdb.IOException) as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise LakeError(
+            f"could not write the batch into the lake {root} ({first}); nothing was "
+            "acknowledged: the records stay pending and are read again on the next run"
+        ) from err
 
 
 def _concurrent_reads(transport: Transport) -> bool:

@@ -292,7 +292,10 @@ class KinesisTransport:
 
 
 def open_kinesis(url: str, lake: str) -> KinesisTransport:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:
+        raise ConfigError(f"invalid stream URL ({err}); expected kinesis://STREAM_NAME") from None
     name = parts.netloc
     if not name or parts.path.strip("/"):
         raise ConfigError(f"{url}: expected kinesis://STREAM_NAME")

@@ -128,7 +128,8 @@ def render(snap: Snapshot) -> Any:
         table.add_column(Text(label))
         table.add_column(Text("page views"), justify="right")
         for key, n in data:
-            table.add_row(Text(printable(str(key))), Text(f"{n:,}"))
+            # printable keeps newlines (multi-line text elsewhere): a cell must stay one line.
+            table.add_row(Text(printable(str(key)).replace("\n", "\\n")), Text(f"{n:,}"))
         tables.append(table)
     return Group(*tables)
 

@@ -204,7 +204,12 @@ class RedisTransport:
                     ) from err
                 log.info("broker %s: %s failed (%s); retrying", self.endpoint, what, err)
                 time.sleep(pause)
-            except redis.ResponseError as err:
+            except (redis.ResponseError, redis.InvalidResponse) as err:
+                if isinstance(err, redis.InvalidResponse) or "Protocol error" in str(err):
+                    raise StreamError(
+                        f"broker {self.endpoint} does not speak the Redis protocol while {what} "
+                        f"({str(err).splitlines()[0][:80] if str(err) else 'invalid reply'})"
+                    ) from None
                 if "CLICKSTREAM_OWNER" in str(err):
                     raise StreamError(
                         f"{self.endpoint} was taken by another lake while publishing (its "
@@ -471,12 +476,24 @@ def _redis_client(**kwargs: Any) -> redis.Redis:
     return client
 
 
+def _split(url: str) -> tuple[Any, str, int]:
+    """(parts, host, port) of a redis:// URL; ConfigError for a malformed one (never echoing
+    the URL: it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "localhost", parts.port or 6379
+    except ValueError as err:
+        raise ConfigError(
+            f"invalid broker URL ({err}); expected redis://[user:password@]host:port/NAME"
+        ) from None
+    return parts, host, port
+
+
 def open_redis(url: str, lake: str) -> Transport:
-    parts = urlsplit(url)
+    parts, host, port = _split(url)
     stream = unquote(parts.path.lstrip("/")) or DEFAULT_STREAM
     if "/" in stream:
         raise ConfigError(f"{url}: the path names one stream (redis://host:port/NAME)")
-    host, port = parts.hostname or "localhost", parts.port or 6379
     client = _redis_client(
         host=host,
         port=port,
@@ -514,7 +531,10 @@ TRANSPORTS: dict[str, Callable[[str, str], Transport]] = {
 def open_transport(url: str | None, lake: str) -> Transport:
     """The broker for ``url`` (None or "" for the embedded one next to ``lake``)."""
     url = url or ""
-    scheme = urlsplit(url).scheme if "://" in url else ("" if not url else url)
+    try:
+        scheme = urlsplit(url).scheme if "://" in url else ("" if not url else url)
+    except ValueError as err:
+        raise ConfigError(f"invalid broker URL ({err})") from None
     opener = TRANSPORTS.get(scheme)
     if opener is None:
         valid = ", ".join(f"{s}://" for s in TRANSPORTS if s) + " or none for the embedded broker"
