@@ -1,11 +1,16 @@
 """Committing a consumed batch into the lake: one file, renamed into place.
 
-The batch file is written under ``stream/_tmp/`` and fsynced; under the group's lock the consumer
-then checks that it still owns the records and that no other batch committed them, and renames the
-file into ``stream/consumer_group=<G>/`` (the commit point; the folder is fsynced after it). A crash
-before the rename leaves a temp file that is swept later and records the broker still holds as
-unacknowledged, so they are read again; a crash after it leaves records the lake has counted
-but the broker has not forgotten, and those are recognised by their offsets and only acknowledged.
+The batch file is written under ``stream/_tmp/`` and fsynced; under the group's lock (every
+commit of the group takes it) the consumer then checks that it still owns the records (XPENDING)
+and, for records it took over or got again (claimed, or its own pending after a restart), that no
+committed batch already covers them, and renames the file into ``stream/consumer_group=<G>/``
+(the commit point; the folder is fsynced after it). A claim can land between another member's
+ownership check and its rename; that member then commits the records, and the claimer finds its
+file under the lock and only acknowledges them: no offset is ever in two batch files (tested with
+a forced interleaving of two real processes, tests/stream/test_commit_race.py). A crash before
+the rename leaves a temp file that is swept later and records the broker still holds as
+unacknowledged, so they are read again; a crash after it leaves records the lake has counted but
+the broker has not forgotten, and those are recognised by their offsets and only acknowledged.
 """
 
 from __future__ import annotations

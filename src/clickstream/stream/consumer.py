@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 DEFAULT_GROUP = "stats"
 #: Test hook: name a point ("after_commit", "before_commit") to SIGKILL the consumer there.
 FAULT_ENV = "CLICKSTREAM_STREAM_FAULT"
+#: Test hook: comma-separated points ("before_lock", "before_commit", "after_commit") where the
+#: consumer waits for a go-file in PAUSE_DIR_ENV (see _pause).
+PAUSE_ENV = "CLICKSTREAM_STREAM_PAUSE"
+PAUSE_DIR_ENV = "CLICKSTREAM_STREAM_PAUSE_DIR"
 
 
 @dataclass
@@ -67,6 +71,20 @@ class ConsumerReport:
     """Redelivered records the lake had already counted (acknowledged only)."""
     seconds: float = 0.0
     summaries: list[BatchSummary] = field(default_factory=list, repr=False)
+
+
+def _pause(consumer: str, point: str) -> None:
+    """Test hook at a commit boundary: announce ``<consumer>.<point>.reached`` in
+    PAUSE_DIR_ENV and wait for ``<consumer>.<point>.go`` (so a test can interleave a real second
+    consumer exactly there). Off unless PAUSE_ENV names the point."""
+    if point not in os.environ.get(PAUSE_ENV, "").split(","):
+        return
+    folder = Path(os.environ[PAUSE_DIR_ENV])
+    (folder / f"{consumer}.{point}.reached").touch()
+    go = folder / f"{consumer}.{point}.go"
+    deadline = time.monotonic() + 300
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _fault(point: str) -> None:
@@ -194,6 +212,7 @@ class Consumer:
         on_batch: Callable[[BatchSummary], None] | None,
     ) -> None:
         read_at = datetime.now(UTC)
+        already: set[str] = set()
         if redelivered:
             done = lake.committed_offsets(self.layout, self.o.group, entries.ids)
             if done:
@@ -207,20 +226,34 @@ class Consumer:
             tmp = lake.tmp_path(self.layout, batch_id)
             with _lake_write(self.layout.root, tmp):
                 summary = self._compute(entries, batch_id, read_at, tmp)
+            _pause(self.o.consumer, "before_lock")
             with lake.group_lock(self.layout, self.o.group):
                 owned = self.transport.owned(self.o.group, self.o.consumer, ids)
+                if redelivered:
+                    # Every commit of the group happens under this lock, so what the lake holds
+                    # now is final: a record that another member committed after we took it
+                    # over (it checked ownership before our claim, renamed after) is dropped
+                    # here, never counted twice.
+                    done = lake.committed_offsets(self.layout, self.o.group, sorted(owned))
+                    if done:
+                        owned -= done
+                        already.update(done)
                 if len(owned) == len(ids):
+                    _pause(self.o.consumer, "before_commit")
                     _fault("before_commit")
                     with _lake_write(self.layout.root, tmp):
                         final = lake.publish_file(self.layout, self.o.group, tmp)
                     self.state.note(final, summary.max_event_time)
                     break
-            # Another consumer claimed some of these while we worked: it counts them, not us.
+            # Another consumer claimed (or committed) some of these while we worked.
             tmp.unlink(missing_ok=True)
             log.warning("%d records were claimed by another consumer", len(ids) - len(owned))
             entries = entries.only(owned)
         else:
+            self._ack_already(already)
             return
+        self._ack_already(already)
+        _pause(self.o.consumer, "after_commit")
         _fault("after_commit")
         self.transport.ack(self.o.group, ids)
         r = self.report
@@ -231,6 +264,12 @@ class Consumer:
         r.dead_letters += summary.dead_letters
         if on_batch is not None:
             on_batch(summary)
+
+    def _ack_already(self, done: set[str]) -> None:
+        if done:
+            log.info("acknowledging %d records another member committed", len(done))
+            self.transport.ack(self.o.group, sorted(done))
+            self.report.skipped_committed += len(done)
 
     def _compute(
         self, entries: Records, batch_id: str, read_at: datetime, tmp: Path
