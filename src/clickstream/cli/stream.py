@@ -233,7 +233,9 @@ def rollup(
     from rich.table import Table
 
     from clickstream.stream.rollup import rollup as run_rollup
+    from clickstream.stream.tables import require_local
 
+    require_local(lake, "rollup")
     _require_lake(lake)
 
     table = Table("period start (UTC)", "page views", "visitors (HLL estimate)", "sketches")
