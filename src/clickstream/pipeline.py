@@ -23,6 +23,7 @@ from clickstream.lake.report import (
     PartitionReport,
     RunReport,
     SkippedFile,
+    cut_short,
     ingested_keys,
 )
 from clickstream.lake.store import open_store
@@ -71,10 +72,19 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
     new_lake = not s3.is_s3(store.root) and not os.path.lexists(store.root)
     with store.lock(), _no_empty_lake_left(store.root, new_lake):
         store.recover()
-        done = set() if options.full_refresh else ingested_keys(store.reports())
+        earlier = [] if options.full_refresh else store.reports()
+        done = ingested_keys(earlier)
         new = [s for s in sources if s.key not in done]
         report.skipped_files = [s.path for s in sources if s.key in done]
         report.not_read = [SkippedFile(path, why) for path, why in not_read]
+        cut = cut_short(earlier)
+        resumed = {
+            s.path: why
+            for s in new
+            if s.path in cut and (why := src.continues_cut_line(s, *cut[s.path]))
+        }
+        report.not_read += [SkippedFile(path, why) for path, why in resumed.items()]
+        new = [s for s in new if s.path not in resumed]
         now = time.time_ns()
         waiting = {s.path: why for s in new if (why := src.still_being_written(s, now))}
         if waiting and options.full_refresh:
@@ -99,7 +109,13 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
                 StageRequest(run_id, new, store, staging, not options.full_refresh), progress
             )
             report.input_files = [
-                InputFileReport(s.path, s.size, s.mtime_ns, result.rows_read_by_file.get(s.path, 0))
+                InputFileReport(
+                    s.path,
+                    s.size,
+                    s.mtime_ns,
+                    result.rows_read_by_file.get(s.path, 0),
+                    censuses[s.path].ends_with_newline,
+                )
                 for s in new
             ]
             for f in report.input_files:

@@ -302,3 +302,35 @@ def still_being_written(source: SourceFile, now_ns: int) -> str:
         f"still being written: its last line has no newline and it changed {max(age, 0):.0f} s "
         f"ago; it is read once unchanged for {SETTLE_SECONDS} s"
     )
+
+
+def continues_cut_line(source: SourceFile, run_id: str, size_then: int) -> str:
+    """Why ``source`` is not read ('' when it may be): run ``run_id`` ingested it at
+    ``size_then`` bytes with a last line that had no newline, and it has grown since without a
+    newline at that point, so the writer resumed that line. Read again, the finished line would
+    be a second row beside the cut one already in the lake. A .gz is left alone (its size is
+    not a text offset)."""
+    from clickstream import s3
+
+    if source.size <= size_then or source.path.lower().endswith(".gz"):
+        return ""
+    try:
+        if s3.is_s3(source.path):
+            body = s3.get_object(source.path, f"bytes={size_then}-{size_then}")
+            try:
+                following = bytes(body.read(1))
+            finally:
+                body.close()
+        else:
+            with open(source.path, "rb") as fh:
+                fh.seek(size_then)
+                following = fh.read(1)
+    except OSError as err:
+        raise InputError(f"{source.path}: cannot read ({err.strerror or err})") from err
+    if following in (b"\n", b"\r"):
+        return ""  # the line was whole; the new ones follow it
+    return (
+        f"it grew after run {run_id} ingested its last line without a newline: that line was "
+        "cut short in the lake and continues now; not read, so no record lands twice: rerun "
+        "with --full-refresh (all inputs) to rebuild it whole"
+    )

@@ -368,3 +368,44 @@ def test_a_full_refresh_refuses_a_file_still_being_written(tmp_path: Path) -> No
     ):
         run_etl(EtlOptions(input=str(live.parent), lake=lake, full_refresh=True))
     assert [r["anonymous_user_id"] for r in lake_rows(tmp_path / "lake")] == ["u1"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_resumed_last_line_is_not_read_twice(tmp_path: Path, engine: str) -> None:
+    src = tmp_path / "in" / "paused.csv"
+    lake = str(tmp_path / "lake")
+    write_csv(src, [line(1), line(2)])
+    with open(src, "a") as fh:
+        fh.write(line(3)[:20])  # the writer paused mid-line for over a minute
+    first = run_etl(EtlOptions(input=str(settle(src)), lake=lake, engine=engine))
+    assert first.rows_read == 3  # the cut line was read as it stood
+    [stored] = open_store(lake).reports()
+    assert [f.ends_with_newline for f in stored.input_files] == [False]
+    with open(src, "a") as fh:
+        fh.write(line(3)[20:] + "\n" + line(4) + "\n")  # ... and resumed it
+    second = run_etl(EtlOptions(input=str(settle(src)), lake=lake, engine=engine))
+    assert (second.rows_read, second.input_files, second.skipped_files) == (0, [], [])
+    [resumed] = second.not_read
+    assert resumed.path == str(src) and f"run {first.run_id} ingested its last line" in (
+        resumed.reason
+    )
+    assert "--full-refresh" in resumed.reason
+    # Every later run says so again, until a full refresh reads the file whole, once.
+    assert run_etl(EtlOptions(input=str(src), lake=lake, engine=engine)).not_read == [resumed]
+    rebuilt = run_etl(EtlOptions(input=str(src), lake=lake, engine=engine, full_refresh=True))
+    assert (rebuilt.rows_read, rebuilt.rows_written, rebuilt.not_read) == (4, 4, [])
+    ids = sorted(r["anonymous_user_id"] for r in lake_rows(tmp_path / "lake"))
+    assert ids == ["u1", "u2", "u3", "u4"] and rejected(tmp_path / "lake") == []
+
+
+def test_a_whole_last_line_without_newline_may_be_followed(tmp_path: Path) -> None:
+    src = tmp_path / "in" / "ends.csv"
+    lake = str(tmp_path / "lake")
+    src.parent.mkdir()
+    src.write_text("\n".join([HEADER, line(1), line(2)]))  # whole, with no final newline
+    assert run_etl(EtlOptions(input=str(settle(src)), lake=lake)).rows_written == 2
+    with open(src, "a") as fh:
+        fh.write("\n" + line(3) + "\n")  # the next line starts where the file ended
+    again = run_etl(EtlOptions(input=str(settle(src)), lake=lake))
+    assert (again.rows_read, again.rows_written, again.rows_duplicate) == (3, 1, 2)
+    assert again.not_read == [] and again.input_files[0].ends_with_newline

@@ -156,13 +156,21 @@ def _report(data: Any) -> RunReport:
         raise _Invalid("full_refresh is not a boolean")
     inputs = []
     for i, f in enumerate(_list(d["input_files"], "input_files")):
-        f = _obj(f, {"path", "size", "mtime_ns", "rows_read"}, what=f"input_files[{i}]")
+        f = _obj(
+            f,
+            {"path", "size", "mtime_ns", "rows_read"},
+            optional={"ends_with_newline"},
+            what=f"input_files[{i}]",
+        )
+        if not isinstance(f.get("ends_with_newline", True), bool):
+            raise _Invalid(f"input_files[{i}].ends_with_newline is not a boolean")
         inputs.append(
             InputFileReport(
                 _str(f["path"], "input path"),
                 _int(f["size"], "size"),
                 _int(f["mtime_ns"], "mtime_ns", None),
                 _int(f["rows_read"], "rows_read"),
+                f.get("ends_with_newline", True),
             )
         )
     parts = []

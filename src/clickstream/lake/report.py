@@ -15,6 +15,9 @@ class InputFileReport:
     size: int
     mtime_ns: int
     rows_read: int = 0
+    ends_with_newline: bool = True
+    """False when its last line had no newline when read: should the file grow, that line may
+    have been cut short (``cut_short``). Stored only when False."""
 
 
 @dataclass
@@ -82,6 +85,9 @@ class RunReport:
             del data["compacted_runs"]
         if not self.not_read:
             del data["not_read"]
+        for f in data["input_files"]:
+            if f["ends_with_newline"]:
+                del f["ends_with_newline"]
         return data
 
     @classmethod
@@ -101,3 +107,14 @@ def ingested_keys(reports: list[RunReport]) -> set[tuple[str, int, int]]:
             keys.clear()
         keys.update((f.path, f.size, f.mtime_ns) for f in report.input_files)
     return keys
+
+
+def cut_short(reports: list[RunReport]) -> dict[str, tuple[str, int]]:
+    """Files whose latest ingest (since the last full refresh) ended without a newline:
+    path -> (run_id, size then)."""
+    latest: dict[str, tuple[str, InputFileReport]] = {}
+    for report in reports:
+        if report.full_refresh:
+            latest.clear()
+        latest.update((f.path, (report.run_id, f)) for f in report.input_files)
+    return {p: (r, f.size) for p, (r, f) in latest.items() if not f.ends_with_newline}
