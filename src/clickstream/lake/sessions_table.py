@@ -6,10 +6,11 @@ Layout (local lakes only; ``_`` keeps Hive-style readers away)::
     _sessions/<20 hex>.parquet       layers: a base, then one delta per run
 
 A layer holds the view's columns plus ``exit_event_id`` (the last page view's id, so two
-sessions can be merged without reading their page views) and ``removed``. A delta holds the
-sessions its run created or changed (``removed`` false) and the keys (visitor, session_id,
-session_start) of the older sessions those replace (``removed`` true). A row is live unless a
-later layer removes its key (:func:`live_sql`).
+sessions can be merged without reading their page views), ``rid`` (a row id unique among the
+current layers) and ``removed``. A delta holds the sessions its run created or changed
+(``removed`` false) and, for each older session those replace, a removal row carrying that
+session's ``rid``. A session row is live unless a removal row names its ``rid``
+(:func:`live_sql`): a reader pays one anti-join on an integer against the few removals.
 
 A session is an aggregate that merges exactly: the first page view (least ``(time, id)``) gives
 session_id, landing path and UTMs; the last gives the exit path; counts add. A run's new page
@@ -81,7 +82,6 @@ VIEW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("utm_campaign", "VARCHAR"),
     ("is_bounce", "BOOLEAN"),
 )
-_KEY = ("anonymous_user_id", "session_id", "session_start")
 _UTMS = ("utm_source", "utm_medium", "utm_campaign")
 
 
@@ -189,27 +189,19 @@ def layer_paths(root: str, pointer: Pointer) -> list[str]:
 
 
 def live_sql(layers: list[str], extra: bool = False, where: str = "TRUE") -> str:
-    """The live sessions over the layers in order (the first is the base).
+    """The live sessions over the layers: every session row no removal row names (by ``rid``).
 
-    A row is live unless a later layer removes its key; ``extra`` adds ``exit_event_id``;
-    ``where`` (on a layer's columns, the same for a session and its removal) filters every scan.
+    ``extra`` adds ``exit_event_id`` and ``rid`` (for the writer); ``where`` filters the rows.
     """
-    names = [c for c, _ in VIEW_COLUMNS] + (["exit_event_id"] if extra else [])
+    names = [c for c, _ in VIEW_COLUMNS] + (["exit_event_id", "rid"] if extra else [])
     cols = ", ".join(f"l.{c}" for c in names)
-    union = " UNION ALL ".join(
-        f"SELECT *, {i} AS layer FROM read_parquet({sql_literal(f)}) WHERE {where}"
-        for i, f in enumerate(layers)
-    )
-    if len(layers) == 1:
-        source = f"read_parquet({sql_literal(layers[0])})"
-        return f"SELECT {cols} FROM {source} l WHERE NOT l.removed AND ({where})"
-    key = ", ".join(_KEY)
-    joined = " AND ".join(f"l.{k} = r.{k}" for k in _KEY)
+    files = sql_list(layers)
+    sql = f"SELECT {cols} FROM read_parquet({files}) l WHERE NOT l.removed AND ({where})"
+    if len(layers) == 1:  # a single base removes nothing
+        return sql
     return (
-        f"WITH l AS ({union}), r AS (SELECT {key}, max(layer) AS last_removed FROM l "
-        f"WHERE removed GROUP BY ALL) "
-        f"SELECT {cols} FROM l LEFT JOIN r ON {joined} "
-        f"WHERE NOT l.removed AND (r.last_removed IS NULL OR r.last_removed <= l.layer)"
+        f"{sql} AND NOT EXISTS (SELECT 1 FROM read_parquet({files}) r "
+        "WHERE r.removed AND r.rid = l.rid)"
     )
 
 
@@ -254,24 +246,13 @@ SELECT
   arg_max(exit_path, {last}) AS exit_path,
   {utms},
   sum(pageviews) = 1 AS is_bounce,
-  arg_max(exit_event_id, {last}) AS exit_event_id,
-  FALSE AS removed
+  arg_max(exit_event_id, {last}) AS exit_event_id
 FROM numbered
 GROUP BY anonymous_user_id, grp"""
 
 
-def _removed_sql(affected: str) -> str:
-    nulls = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in VIEW_COLUMNS if c not in _KEY)
-    return (
-        f"SELECT session_id, anonymous_user_id, session_start, {nulls}, "
-        f"CAST(NULL AS VARCHAR) AS exit_event_id, TRUE AS removed FROM {affected}"
-    )
-
-
-def _layer_select(sql: str) -> str:
-    """Rows in the layer's column order (so every layer file has the same schema)."""
-    cols = [c for c, _ in VIEW_COLUMNS] + ["exit_event_id", "removed"]
-    return f"SELECT {', '.join(cols)} FROM ({sql})"
+#: A layer's columns: the view's, then what merging and removing need.
+LAYER_COLUMNS = (*(c for c, _ in VIEW_COLUMNS), "exit_event_id", "rid", "removed")
 
 
 # --------------------------------------------------------------------------------- maintenance
@@ -306,11 +287,20 @@ def _connect(spill: Path, memory_limit: str | None) -> Any:
     return con
 
 
-def _write(con: Any, folder: Path, select: str) -> str:
+def _write(con: Any, folder: Path, seq: int, live: str, removals: str | None = None) -> str:
+    """A new layer file: ``live`` sessions, each with a new ``rid`` (this layer's position in
+    the pointer, then a row number: unique among the current layers), and the removal rows
+    ``removals`` (the ``rid`` of each session they replace)."""
     name = f"{secrets.token_hex(10)}.parquet"
+    rows = (
+        f"SELECT *, CAST({seq} AS BIGINT) * 4294967296 + row_number() OVER () AS rid, "
+        f"FALSE AS removed FROM ({live})"
+    )
+    if removals:
+        rows = f"{rows} UNION ALL BY NAME {removals}"
     con.execute(
-        f"COPY ({_layer_select(select)}) TO {sql_literal(str(folder / name))} "
-        "(FORMAT parquet, COMPRESSION zstd)"
+        f"COPY (SELECT {', '.join(LAYER_COLUMNS)} FROM ({rows})) "
+        f"TO {sql_literal(str(folder / name))} (FORMAT parquet, COMPRESSION zstd)"
     )
     return name
 
@@ -385,13 +375,8 @@ def update(store: Any, report: RunReport, memory_limit: str | None = None) -> st
                 layers = None
             if layers is not None:
                 if len(layers) > MAX_LAYERS:
-                    live = live_sql(layers, extra=True)
-                    layers = [
-                        str(
-                            folder
-                            / _write(con, folder, f"SELECT *, FALSE AS removed FROM ({live})")
-                        )
-                    ]
+                    live = f"SELECT * EXCLUDE (rid) FROM ({live_sql(layers, extra=True)})"
+                    layers = [str(folder / _write(con, folder, 0, live))]
                 names = tuple(Path(p).name for p in layers)
                 _switch(folder, Pointer(state.runs, state.table_files_sha256, names), old.layers)
                 return "incremental"
@@ -424,7 +409,7 @@ def _rebuild(con: Any, folder: Path, events: str) -> tuple[str, ...]:
             if groups == 1
             else (f"(SELECT * FROM {events} WHERE hash(anonymous_user_id) % {groups} = {g})")
         )
-        names.append(_write(con, folder, merge_sql(_points_sql(part))))
+        names.append(_write(con, folder, g, merge_sql(_points_sql(part))))
     return tuple(names)
 
 
@@ -445,7 +430,7 @@ def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list
     None when the merge cannot be exact (a page view without a path): rebuild instead.
     """
     live = live_sql(layers, extra=True)
-    expected = [*VIEW_COLUMNS, ("exit_event_id", "VARCHAR")]
+    expected = [*VIEW_COLUMNS, ("exit_event_id", "VARCHAR"), ("rid", "BIGINT")]
     if [(r[0], r[1]) for r in con.execute(f"DESCRIBE {live}").fetchall()] != expected:
         return None
     if not _no_null_paths(con, events):
@@ -483,8 +468,11 @@ def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list
         f"SELECT {sessions_cols} FROM affected UNION ALL "
         f"SELECT {sessions_cols} FROM ({_points_sql('new_events')})"
     )
-    delta = f"{merge_sql(elements)} UNION ALL {_removed_sql('affected')}"
-    return [*layers, str(folder / _write(con, folder, delta))]
+    removals = (
+        "SELECT anonymous_user_id, session_id, session_start, rid, TRUE AS removed FROM affected"
+    )
+    delta = _write(con, folder, len(layers), merge_sql(elements), removals)
+    return [*layers, str(folder / delta)]
 
 
 def after_compaction(store: Any, before_runs: list[str], before_digest: str) -> None:
