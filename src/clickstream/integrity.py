@@ -436,11 +436,28 @@ def byte_chunks(path: str) -> Iterator[bytes]:
     return _gunzip(path, chunks) if path.lower().endswith(".gz") else chunks
 
 
+def escaped_raw(record: bytes) -> str:
+    r"""A quarantined record's raw text: its bytes as UTF-8, each byte that is not UTF-8 written
+    ``\xNN`` and each backslash doubled (so a literal ``\xff`` reads ``\\xff``); line-end
+    characters at its end removed. The same on both engines: undecodable records are decoded
+    here, from the file's bytes, whatever engine read them.
+
+    >>> escaped_raw(b'a\\b,\xc3x,\xc3\xa9?\r')
+    'a\\\\b,\\xc3x,é?'
+    """
+    text = record.rstrip(b"\r\n").replace(b"\\", b"\\\\")
+    return text.decode("utf-8", "backslashreplace")
+
+
 def raw_records(path: str, lines: list[int], limit: int) -> dict[int, bytes]:
     """The records at logical ``lines`` (1-based, newlines inside quotes not counted, as
     DuckDB's reader numbers them), each as its bytes up to its own newline or at most ``limit``
-    bytes. One pass over the file; quotes and newlines found with numpy, as in the census."""
-    import numpy as np
+    bytes. One pass over the file; quotes and newlines found with numpy, as in the census
+    (without numpy, one Python step per quote and newline)."""
+    try:
+        import numpy as np
+    except ImportError:
+        return _raw_records_plain(path, lines, limit)
 
     want = sorted(set(lines))
     starts: list[int] = []  # offsets of want[:len(starts)]
@@ -466,6 +483,38 @@ def raw_records(path: str, lines: list[int], limit: int) -> dict[int, bytes]:
     for j in range(done, len(starts)):
         windows[want[j]] = _record_at(buf, starts[j] - buf_start, limit)
     return windows
+
+
+_QUOTE_OR_NL = re.compile(b'["\n]')
+
+
+def _raw_records_plain(path: str, lines: list[int], limit: int) -> dict[int, bytes]:
+    """``raw_records`` without numpy."""
+    want = set(lines)
+    out: dict[int, bytes] = {}
+    line, quotes = 1, 0
+    buf: bytearray | None = bytearray() if 1 in want else None
+    for chunk in byte_chunks(path):
+        seg = 0
+        for m in _QUOTE_OR_NL.finditer(chunk):
+            if chunk[m.start()] == _QUOTE:
+                quotes += 1
+                continue
+            if quotes & 1:
+                continue
+            if buf is not None:
+                buf += chunk[seg : m.start()][: max(0, limit - len(buf))]
+                out[line] = bytes(buf)
+            line += 1
+            seg = m.start() + 1
+            buf = bytearray() if line in want else None
+            if len(out) == len(want):
+                return out
+        if buf is not None:
+            buf += chunk[seg:][: max(0, limit - len(buf))]
+    if buf is not None:
+        out[line] = bytes(buf)
+    return out
 
 
 def _record_at(buf: bytes, at: int, limit: int) -> bytes:

@@ -12,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clickstream.errors import InputError
-from clickstream.integrity import MAX_RECORD_BYTES, Census, _PlainScanner, _Scanner
+from clickstream.integrity import (
+    MAX_RECORD_BYTES,
+    Census,
+    _PlainScanner,
+    _raw_records_plain,
+    _Scanner,
+    escaped_raw,
+    raw_records,
+)
 
 #: Bytes that steer the census, and a little text; a BOM now and then at the start.
 ALPHABET = [b"a", b"b", b",", b'"', b"\n", b"\r", b"\r\n", b" ", b"\xc3\xa9", b"\xff"]
@@ -60,3 +68,30 @@ def test_the_plain_census_fails_a_long_record_as_numpy_does(body: bytes) -> None
     expected = run(_Scanner, data, cuts)
     assert run(_PlainScanner, data, cuts) == expected
     assert isinstance(expected, Census) or "longer than 8 MiB" in expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(ALPHABET), max_size=60),
+    wanted=st.lists(st.integers(min_value=1, max_value=30), max_size=6),
+    limit=st.integers(min_value=1, max_value=40),
+)
+def test_raw_records_without_numpy_equal_the_numpy_ones(
+    tmp_path_factory, parts: list[bytes], wanted: list[int], limit: int
+) -> None:
+    path = tmp_path_factory.mktemp("raw") / "f.csv"
+    path.write_bytes(b"h1,h2\n" + b"".join(parts))
+    assert _raw_records_plain(str(path), wanted, limit) == raw_records(str(path), wanted, limit)
+
+
+def test_escaped_raw_is_reversible() -> None:
+    """Every byte string has one escaped text, and it reads back to those bytes."""
+    import codecs
+    import random
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        data = bytes(rng.choice(b"ab\\x?\xc3\xa9\xff\xe2\x82") for _ in range(rng.randint(0, 12)))
+        text = escaped_raw(data)
+        back = codecs.escape_decode(text.encode("utf-8"))[0]
+        assert back == data.rstrip(b"\r\n"), (data, text)

@@ -4,9 +4,9 @@ DuckDB's CSV reader hands over its rejects with a ``line`` that counts blank lin
 newlines inside quotes, a ``csv_line`` that starts at the newline of a blank line before the
 record, and undecodable bytes as '?' that swallow the valid byte after an invalid lead byte.
 Spark numbers a file's records by physical line (header = 1), unless a record spans lines (then
-it reads the file whole and numbers records), and decodes each invalid UTF-8 sequence as one
-U+FFFD (shown as '?'). These functions rebuild Spark's view from the census of each file
-(``integrity``) and, for undecodable records only, from the file's bytes.
+it reads the file whole and numbers records). These functions rebuild Spark's numbering from
+the census of each file (``integrity``), and the raw text of undecodable records from the file's
+bytes (``integrity.escaped_raw``, as the Spark engine does too).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from clickstream.contract.rules import RAW_LINE_MAX_CHARS
-from clickstream.integrity import raw_records
+from clickstream.integrity import escaped_raw, raw_records
 from clickstream.sources import SourceFile
 
 if TYPE_CHECKING:
@@ -37,13 +37,18 @@ def malformed_select(groups: int) -> str:
 
 
 def decode_undecodable(con: duckdb.DuckDBPyConnection) -> None:
-    """Raw text of the ``malformed`` records that are not UTF-8, decoded again from their bytes
-    as Spark decodes them (``\\xc3x`` reads '?x' there, '??' in DuckDB's ``csv_line``).
+    """Raw text of the ``malformed`` records as ``integrity.escaped_raw`` writes it: backslashes
+    doubled; the records that are not UTF-8 decoded again from their bytes, each invalid byte
+    written ``\\xNN`` (DuckDB's ``csv_line`` has '?' for them, and swallows valid bytes).
 
-    Python touches only these records (rare, and quarantined), read back in one pass per file.
+    Python touches only the undecodable records (rare, and quarantined), read back in one pass
+    per file.
     """
     import pyarrow as pa
 
+    con.execute(
+        "UPDATE malformed SET raw_line = replace(raw_line, '\\', '\\\\') WHERE NOT undecodable"
+    )
     found = con.execute(
         "SELECT source_file, list(line_number) FROM malformed WHERE undecodable GROUP BY ALL"
     ).fetchall()
@@ -55,7 +60,7 @@ def decode_undecodable(con: duckdb.DuckDBPyConnection) -> None:
         for number, data in raw_records(path, lines, 4 * RAW_LINE_MAX_CHARS + 8).items():
             files.append(path)
             numbers.append(number)
-            texts.append(data.decode("utf-8", "replace").replace("\ufffd", "?"))
+            texts.append(escaped_raw(data))
     decoded = pa.table(
         {
             "source_file": pa.array(files, pa.string()),

@@ -28,11 +28,13 @@ from clickstream.contract.rules import (
     LAKE_COLUMNS,
     PARTITION_NAMES,
     RAW_FIELDS,
+    RAW_LINE_MAX_CHARS,
     contract_select,
     truncated_raw,
 )
 from clickstream.engines.base import Progress, StageRequest, StageResult
 from clickstream.errors import EngineError
+from clickstream.integrity import escaped_raw, raw_records
 from clickstream.lake.layout import LakeLayout
 from clickstream.sources import SourceFile
 
@@ -125,6 +127,8 @@ class _SparkStager:
         self.request = request
         self.progress = progress
         self.files = {s.path: i for i, s in enumerate(request.sources)}
+        self._whole: set[str] = set()
+        """Files read whole (a record spans lines): numbered by record, not by line."""
 
     def _lookup(self, df: DataFrame, uri_column: str) -> DataFrame:
         """``df`` with ``source_file`` and ``file_index`` from Spark's URI of each row's file."""
@@ -237,6 +241,7 @@ class _SparkStager:
         from pyspark.sql import functions as F
 
         lines, whole = self._numbered_lines()
+        self._whole = whole
         groups: dict[tuple[int, tuple[int, ...]], list[SourceFile]] = defaultdict(list)
         for source in self.request.sources:
             groups[source.layout].append(source)
@@ -273,13 +278,14 @@ class _SparkStager:
             "source_file",
             "file_index",
             "ordinal",
-            # DuckDB shows undecodable bytes as '?', Spark as U+FFFD: quarantine says '?' on both.
+            # As integrity.escaped_raw writes it: backslashes doubled (undecodable ones below).
             F.regexp_replace(
                 F.regexp_replace(F.coalesce("_corrupt", _csv_line()), "[\\r\\n]+$", ""),
-                "\ufffd",
-                "?",
+                r"\\",
+                r"\\\\",
             ).alias("raw_line"),
         )
+        malformed = self._undecodable_from_bytes(malformed)
         result = StageResult()
         counts = raw.groupBy("source_file").count().collect()
         result.rows_read_by_file = {s.path: 0 for s in self.request.sources}
@@ -294,6 +300,41 @@ class _SparkStager:
         staged.unpersist()
         raw.unpersist()
         return result
+
+    def _undecodable_from_bytes(self, malformed: DataFrame) -> DataFrame:
+        """Records Spark decoded with U+FFFD get their raw text from the file's bytes, as
+        ``integrity.escaped_raw`` writes it (invalid bytes as ``\\xNN``), as on DuckDB: the
+        driver reads back only these records (rare, and quarantined), one pass per file."""
+        from pyspark.sql import functions as F
+
+        hits = (
+            malformed.filter(F.col("raw_line").contains("\ufffd"))
+            .select("source_file", "ordinal")
+            .collect()
+        )
+        if not hits:
+            return malformed
+        ordinals: dict[str, list[int]] = defaultdict(list)
+        for hit in hits:
+            ordinals[hit["source_file"]].append(int(hit["ordinal"]))
+        census = {s.path: s.census for s in self.request.sources}
+        rows = []
+        for path, found in ordinals.items():
+            known = census.get(path)
+            blanks = known.blank_at if known is not None else ()
+            # line_number (ordinal + 1) is the physical line, or the record's number in a file
+            # read whole; raw_records counts blank lines but not quoted newlines.
+            logical = {
+                o: _with_blanks(o + 1, blanks) if path in self._whole else o + 1 for o in found
+            }
+            data = raw_records(path, list(logical.values()), 4 * RAW_LINE_MAX_CHARS + 8)
+            rows += [(path, o, escaped_raw(data.get(n, b""))) for o, n in logical.items()]
+        fixed = self.spark.createDataFrame(rows, "source_file string, ordinal bigint, _text string")
+        return (
+            malformed.join(F.broadcast(fixed), ["source_file", "ordinal"], "left")
+            .withColumn("raw_line", F.coalesce("_text", "raw_line"))
+            .drop("_text")
+        )
 
     def _write_rejected(
         self, staged: DataFrame, malformed: DataFrame
@@ -480,3 +521,14 @@ def _redact_sql(column: str) -> str:
     """Redacted and cut as the contract's raw_line (rules.truncated_raw)."""
     duck = truncated_raw(SPARK.redact_userinfo(column))
     return sqlglot.transpile(duck, read="duckdb", write="spark")[0]
+
+
+def _with_blanks(record: int, blank_at: tuple[int, ...]) -> int:
+    """The logical line (blank lines counted, header = 1) of a file's ``record``-th record
+    (header = 1), given its blank lines' logical numbers."""
+    line = record
+    for blank in sorted(blank_at):
+        if blank > line:
+            break
+        line += 1
+    return line
