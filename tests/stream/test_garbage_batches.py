@@ -57,3 +57,17 @@ def test_garbage_in_a_group_folder_is_skipped_with_a_warning(make_lake, broker_d
     publish(str(lake))
     consume(lake, batch_size=400)
     assert stream_windows(lake) == lake_windows(lake)
+
+
+def test_a_symlinked_batch_file_is_never_opened(make_lake, broker_dir: Path, tmp_path: Path):
+    lake = make_lake(300, seed=73)
+    publish(str(lake))
+    consume(lake, batch_size=400)
+    (real,) = (lake / "stream" / "consumer_group=stats").glob("*.parquet")
+    outside = tmp_path / "outside.parquet"
+    outside.write_bytes(real.read_bytes())  # a valid batch file, outside the lake
+    (real.parent / "20240101T000000000000-c9-9.parquet").symlink_to(outside)
+    from clickstream.stream.tables import connect
+
+    con = connect(str(lake))
+    assert con.execute("SELECT sum(pageviews) FROM stream_windows").fetchone()[0] == 300

@@ -195,6 +195,13 @@ def valid_batch_files(paths: list[str]) -> list[str]:
     stream views. Readers never write, so such a file is skipped with a warning, not moved."""
     kept = []
     for path in paths:
+        # A symlink (file or group folder) is never opened, not even to look at its footer: it
+        # may lead out of the lake. Left out silently, as the query session leaves it out.
+        stream = os.path.realpath(Path(path).parent.parent)
+        if os.path.islink(path) or not os.path.realpath(path).startswith(stream + os.sep):
+            continue
+        if os.path.islink(Path(path).parent):
+            continue
         try:
             st = os.stat(path)
         except OSError:
