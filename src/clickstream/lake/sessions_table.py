@@ -196,12 +196,13 @@ def live_sql(layers: list[str], extra: bool = False, where: str = "TRUE") -> str
     names = [c for c, _ in VIEW_COLUMNS] + (["exit_event_id", "rid"] if extra else [])
     cols = ", ".join(f"l.{c}" for c in names)
     files = sql_list(layers)
-    sql = f"SELECT {cols} FROM read_parquet({files}) l WHERE NOT l.removed AND ({where})"
     if len(layers) == 1:  # a single base removes nothing
-        return sql
+        return f"SELECT {cols} FROM read_parquet({files}) l WHERE NOT l.removed AND ({where})"
+    # An explicit ANTI JOIN: DuckDB plans NOT EXISTS here ~5x slower (a mark join).
     return (
-        f"{sql} AND NOT EXISTS (SELECT 1 FROM read_parquet({files}) r "
-        "WHERE r.removed AND r.rid = l.rid)"
+        f"SELECT {cols} FROM read_parquet({files}) l ANTI JOIN "
+        f"(SELECT rid FROM read_parquet({files}) WHERE removed) r ON l.rid = r.rid "
+        f"WHERE NOT l.removed AND ({where})"
     )
 
 
