@@ -59,9 +59,10 @@ def csv_scan(files: list[SourceFile], group: int) -> str:
     """A read_csv over same-layout files, exposing the raw_* columns and source_file."""
     field_count, positions = files[0].layout
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(field_count))
-    raw = ", ".join(
-        f"c{pos} AS {name}" for pos, name in zip(positions, RAW_FIELDS.values(), strict=True)
-    )
+    names = list(RAW_FIELDS.values())
+    assert len(positions) == len(names), "one header position per raw field"
+    # Indexed, not zip(strict=True): that is 3.10, and the job's modules import this one.
+    raw = ", ".join(f"c{positions[i]} AS {names[i]}" for i in range(len(names)))
     paths = ", ".join(quote_literal(f.path) for f in files)
     # Explicit dialect (no sniffing): RFC 4180 quoting, every field text. Broken rows are kept
     # in the rejects tables, not dropped silently.

@@ -91,7 +91,7 @@ def line_tables(con: duckdb.DuckDBPyConnection, sources: list[SourceFile]) -> No
     blanks = pa.table(
         {
             "source_file": pa.array(
-                [s.path for s, at in zip(sources, blank_at, strict=True) for _ in at],
+                [sources[i].path for i, at in enumerate(blank_at) for _ in at],
                 pa.string(),
             ),
             "b": pa.array([b for at in blank_at for b in at], pa.int64()),
