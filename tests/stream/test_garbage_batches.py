@@ -71,3 +71,32 @@ def test_a_symlinked_batch_file_is_never_opened(make_lake, broker_dir: Path, tmp
 
     con = connect(str(lake))
     assert con.execute("SELECT sum(pageviews) FROM stream_windows").fetchone()[0] == 300
+
+
+def test_the_catalog_file_and_the_duckdb_ddl_leave_garbage_out(
+    make_lake, broker_dir: Path, tmp_path: Path
+):
+    lake = make_lake(900, seed=73)
+    publish(str(lake))
+    consume(lake, batch_size=400)
+    plant_garbage(lake)
+    out = tmp_path / "catalog.duckdb"
+    cmd = [sys.executable, "-m", "clickstream"]
+    made = subprocess.run(
+        [*cmd, "catalog", "--lake", str(lake), "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    query = "SELECT sum(pageviews) FROM stream_windows WHERE consumer_group = 'stats'"
+    with duckdb.connect(str(out), read_only=True) as con:
+        assert con.execute(query).fetchone() == (900,)
+    ddl = subprocess.run(
+        [*cmd, "ddl", "--dialect", "duckdb", "--lake", str(lake)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ddl.returncode == 0, ddl.stderr
+    con = duckdb.connect()
+    for statement in ddl.stdout.split(";\n"):
+        if statement.strip():
+            con.execute(statement)
+    assert con.execute(query).fetchone() == (900,)

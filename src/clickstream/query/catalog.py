@@ -16,7 +16,7 @@ from clickstream.errors import ConfigError, LakeError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.lake.store import open_store
 from clickstream.query.session import check_readable, define_views
-from clickstream.stream.tables import STREAM_FACTS, stream_fact_files, stream_facts_glob
+from clickstream.stream.tables import STREAM_FACTS, stream_facts_source
 
 #: A run id (``20240101T000000Z-abcdef``) as a glob.
 _RUN_GLOB = "????????T??????Z-??????"
@@ -65,7 +65,7 @@ def write_catalog(out: str | os.PathLike[str], lake: str | os.PathLike[str]) -> 
         REJECTED_TABLE: _rejected_glob(store.root, store.rejected_uri)
         if store.rejected_files()
         else [],
-        STREAM_FACTS: stream_facts_glob(store.root) if stream_fact_files(store) else [],
+        STREAM_FACTS: stream_facts_source(store.root) or [],
     }
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:

@@ -20,12 +20,7 @@ from clickstream.errors import ConfigError
 from clickstream.lake.layout import REJECTED_TABLE, TABLE
 from clickstream.query.views import STREAM_VIEW_NAMES, VIEW_NAMES, view_sql
 from clickstream.sqltext import sql_list, sql_literal
-from clickstream.stream.tables import (
-    STREAM_FACTS,
-    lake_stream_files,
-    stream_facts_glob,
-    stream_facts_sql,
-)
+from clickstream.stream.tables import STREAM_FACTS, stream_facts_source, stream_facts_sql
 
 DIALECTS = ("duckdb", "spark", "athena")
 
@@ -112,8 +107,9 @@ def _duckdb(lake: str) -> list[str]:
         TABLE: _join(lake, TABLE, "**", "*.parquet"),
         REJECTED_TABLE: _join(lake, REJECTED_TABLE, "*.parquet"),
     }
-    if lake_stream_files(lake):  # a glob matching nothing would not bind
-        tables[STREAM_FACTS] = stream_facts_glob(lake)
+    stream = stream_facts_source(lake)  # a glob matching nothing would not bind
+    if stream is not None:
+        tables[STREAM_FACTS] = stream
     return duckdb_statements(tables)
 
 

@@ -236,6 +236,17 @@ def stream_facts_glob(lake: str) -> str:
     return StreamLayout(lake.rstrip("/")).glob
 
 
+def stream_facts_source(lake: str) -> str | list[str] | None:
+    """What a live view (catalog file, DuckDB DDL) should read: the glob, so batches committed
+    later show up, unless a group folder holds a file that is not a batch file; then the
+    checked list of batch files (a glob would break every query). None: no batch file."""
+    found = lake_stream_files(lake)
+    valid = valid_batch_files(found)
+    if not valid:
+        return None
+    return stream_facts_glob(lake) if len(valid) == len(found) else valid
+
+
 def stream_view_statements(files: str | list[str]) -> list[str]:
     """``stream_facts`` over ``files`` and every stream_* view, for DuckDB."""
     from clickstream.query.views import STREAM_VIEW_NAMES, view_sql
