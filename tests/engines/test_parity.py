@@ -40,6 +40,16 @@ def inputs(tmp_path_factory) -> Path:
     write_csv(folder / "bad_utf8.csv", ["u1,https://a.com/,1706745600,Chrome,Linux,1x1"])
     with open(folder / "bad_utf8.csv", "ab") as fh:
         fh.write(b"u2,https://a.com/\xff\xfe,1706745600,Chrome,Linux,1x1\n")
+        # A real U+FFFD is text (Spark reads it as it reads an invalid byte): a valid row.
+        fh.write(b"u6,https://a.com/\xef\xbf\xbd,1706745600,Chrome,Linux,1x1\n")
+    # Invalid bytes and backslashes in malformed records, in a file read whole (a quoted
+    # newline) with a blank line: the same escaped raw_line and line numbers on both engines.
+    write_csv(folder / "escapes.csv", ['q,"https://a.com/a\nb",1706745600,Chrome,Linux,1x1', ""])
+    with open(folder / "escapes.csv", "ab") as fh:
+        fh.write(b"u3,https://a.com/\xc3(\\,1706745600,Chrome,Linux,1x1\n")
+        fh.write(b"u4,C:\\path\\x41?\n")
+        fh.write(b'u5,"https://a.com/\xe2\x82",1706745600,Chrome,Linux,1x1\n')
+        fh.write(b"u7,\xef\xbf\xbd\\\n")
     return folder
 
 
@@ -69,6 +79,14 @@ def test_same_quarantine(lakes) -> None:
     assert rejects("duckdb") == rejects("spark")
     reasons = {r[3] for r in rejects("duckdb")}
     assert reasons == set(REJECT_REASON_NAMES)
+    escaped = [r[1:3] for r in rejects("duckdb") if r[0].endswith("escapes.csv")]
+    assert escaped[1:] == [
+        (3, "u3,https://a.com/\\xc3(\\\\,1706745600,Chrome,Linux,1x1"),
+        (4, "u4,C:\\\\path\\\\x41?"),
+        (5, 'u5,"https://a.com/\\xe2\\x82",1706745600,Chrome,Linux,1x1'),
+        (6, "u7,\ufffd\\\\"),
+    ]
+    assert not [r for r in rejects("duckdb") if r[0].endswith("bad_utf8.csv") and r[1] == 4]
 
 
 def test_same_report_counts(lakes) -> None:
@@ -108,7 +126,7 @@ def test_same_partitions_and_file_schema(lakes) -> None:
 
 def test_spark_rerun_is_idempotent(lakes, inputs: Path) -> None:
     again = run_etl(EtlOptions(input=str(inputs), lake=lakes["spark"][0], engine="spark"))
-    assert again.input_files == [] and len(again.skipped_files) == 5
+    assert again.input_files == [] and len(again.skipped_files) == 6
 
 
 BLANKS = [

@@ -237,7 +237,7 @@ class _SparkStager:
         return lines, whole
 
     def _read(self) -> DataFrame:
-        """Every record of the run: raw fields, source_file, file_index, ordinal, _malformed."""
+        """Every record of the run: raw fields, source_file, file_index, ordinal, _fffd."""
         from pyspark.sql import functions as F
 
         lines, whole = self._numbered_lines()
@@ -256,11 +256,12 @@ class _SparkStager:
         raw = frames[0]
         for frame in frames[1:]:
             raw = raw.unionByName(frame)
-        # Invalid UTF-8 decodes to U+FFFD on Spark; DuckDB's reader rejects such records.
-        bad_text = F.lit(False)
+        # Invalid UTF-8 decodes to U+FFFD on Spark (DuckDB's reader rejects such records), as
+        # does a real U+FFFD: the file's bytes tell them apart (_from_bytes).
+        fffd = F.coalesce(F.col("_corrupt").contains("\ufffd"), F.lit(False))
         for name in RAW_FIELDS.values():
-            bad_text = bad_text | F.coalesce(F.col(name).contains("\ufffd"), F.lit(False))
-        return raw.withColumn("_malformed", F.col("_corrupt").isNotNull() | bad_text)
+            fffd = fffd | F.coalesce(F.col(name).contains("\ufffd"), F.lit(False))
+        return raw.withColumn("_fffd", fffd)
 
     def run(self) -> StageResult:
         from pyspark import StorageLevel
@@ -270,6 +271,7 @@ class _SparkStager:
         self.progress("reading files", None)
         if raw.filter(F.col("source_file").isNull()).limit(1).count():
             raise EngineError("Spark reported an input file this run did not list")
+        raw = self._from_bytes(raw)
         raw.filter(~F.col("_malformed")).createOrReplaceTempView("clickstream_raw")
         staged = self.spark.sql(spark_contract_sql("clickstream_raw"))
         staged = staged.withColumn("event_time", F.col("event_time").cast("timestamp_ntz"))
@@ -278,14 +280,16 @@ class _SparkStager:
             "source_file",
             "file_index",
             "ordinal",
-            # As integrity.escaped_raw writes it: backslashes doubled (undecodable ones below).
-            F.regexp_replace(
-                F.regexp_replace(F.coalesce("_corrupt", _csv_line()), "[\\r\\n]+$", ""),
-                r"\\",
-                r"\\\\",
+            # As integrity.escaped_raw writes it: backslashes doubled; U+FFFD ones from bytes.
+            F.coalesce(
+                "_text",
+                F.regexp_replace(
+                    F.regexp_replace(F.coalesce("_corrupt", _csv_line()), "[\\r\\n]+$", ""),
+                    r"\\",
+                    r"\\\\",
+                ),
             ).alias("raw_line"),
         )
-        malformed = self._undecodable_from_bytes(malformed)
         result = StageResult()
         counts = raw.groupBy("source_file").count().collect()
         result.rows_read_by_file = {s.path: 0 for s in self.request.sources}
@@ -301,23 +305,26 @@ class _SparkStager:
         raw.unpersist()
         return result
 
-    def _undecodable_from_bytes(self, malformed: DataFrame) -> DataFrame:
-        """Records Spark decoded with U+FFFD get their raw text from the file's bytes, as
-        ``integrity.escaped_raw`` writes it (invalid bytes as ``\\xNN``), as on DuckDB: the
-        driver reads back only these records (rare, and quarantined), one pass per file."""
+    def _from_bytes(self, raw: DataFrame) -> DataFrame:
+        """``_malformed`` for every record, and ``_text`` for those Spark decoded with U+FFFD.
+
+        Only those few records are read back by the driver, one pass per file: the ones whose
+        bytes are not UTF-8 are malformed (as on DuckDB), with their raw text as
+        ``integrity.escaped_raw`` writes it (invalid bytes as ``\\xNN``); a real U+FFFD in
+        valid text is data, as on DuckDB.
+        """
         from pyspark.sql import functions as F
 
-        hits = (
-            malformed.filter(F.col("raw_line").contains("\ufffd"))
-            .select("source_file", "ordinal")
-            .collect()
-        )
+        hits = raw.filter(F.col("_fffd")).select("source_file", "ordinal").collect()
         if not hits:
-            return malformed
+            return raw.withColumn("_malformed", F.col("_corrupt").isNotNull()).withColumn(
+                "_text", F.lit(None).cast("string")
+            )
         ordinals: dict[str, list[int]] = defaultdict(list)
         for hit in hits:
             ordinals[hit["source_file"]].append(int(hit["ordinal"]))
         census = {s.path: s.census for s in self.request.sources}
+        limit = 4 * RAW_LINE_MAX_CHARS + 8
         rows = []
         for path, found in ordinals.items():
             known = census.get(path)
@@ -327,13 +334,15 @@ class _SparkStager:
             logical = {
                 o: _with_blanks(o + 1, blanks) if path in self._whole else o + 1 for o in found
             }
-            data = raw_records(path, list(logical.values()), 4 * RAW_LINE_MAX_CHARS + 8)
-            rows += [(path, o, escaped_raw(data.get(n, b""))) for o, n in logical.items()]
-        fixed = self.spark.createDataFrame(rows, "source_file string, ordinal bigint, _text string")
-        return (
-            malformed.join(F.broadcast(fixed), ["source_file", "ordinal"], "left")
-            .withColumn("raw_line", F.coalesce("_text", "raw_line"))
-            .drop("_text")
+            data = raw_records(path, list(logical.values()), limit)
+            for o, n in logical.items():
+                record = data.get(n, b"")
+                rows.append((path, o, escaped_raw(record), not _utf8(record, len(record) < limit)))
+        fixed = self.spark.createDataFrame(
+            rows, "source_file string, ordinal bigint, _text string, _invalid boolean"
+        )
+        return raw.join(F.broadcast(fixed), ["source_file", "ordinal"], "left").withColumn(
+            "_malformed", F.col("_corrupt").isNotNull() | F.coalesce("_invalid", F.lit(False))
         )
 
     def _write_rejected(
@@ -532,3 +541,14 @@ def _with_blanks(record: int, blank_at: tuple[int, ...]) -> int:
             break
         line += 1
     return line
+
+
+def _utf8(data: bytes, whole: bool) -> bool:
+    """Whether ``data`` is UTF-8 (a sequence cut at its end is fine unless it is ``whole``)."""
+    import codecs
+
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=whole)
+    except UnicodeDecodeError:
+        return False
+    return True
