@@ -252,3 +252,15 @@ def test_a_full_build_in_visitor_groups_equals_one(tmp_path: Path, monkeypatch) 
     assert_fresh_and_equal(lake)
     _etl(lake, write_csv(tmp_path / "more.csv", pool[30:]))
     assert_fresh_and_equal(lake)
+
+
+def test_a_full_refresh_rebuilds_the_table_from_its_own_rows(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    pool = _events(random.Random(13), users=3, per_user=10)
+    for i in range(3):
+        _etl(lake, write_csv(tmp_path / f"f{i}.csv", pool[i * 8 : (i + 1) * 8]))
+    assert len(_pointer(lake)["layers"]) == 3  # a base and two deltas
+    _etl(lake, write_csv(tmp_path / "refresh.csv", pool[4:20]), full_refresh=True)
+    assert len(_pointer(lake)["layers"]) == 1
+    assert_fresh_and_equal(lake)
+    assert sum(r[5] for r in materialised(lake)) == 16  # only the refresh's page views
