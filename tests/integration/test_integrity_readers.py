@@ -425,3 +425,31 @@ def test_a_whole_last_line_without_newline_may_be_followed(tmp_path: Path) -> No
     again = run_etl(EtlOptions(input=str(settle(src)), lake=lake))
     assert (again.rows_read, again.rows_written, again.rows_duplicate) == (3, 1, 2)
     assert again.not_read == [] and again.input_files[0].ends_with_newline
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"not_read": [{"path": "a.csv"}]},
+        {"not_read": [{"path": "a.csv", "reason": 3}]},
+        {"not_read": "a.csv"},
+        {
+            "input_files": [
+                {"path": "a", "size": 1, "mtime_ns": 1, "rows_read": 0, "ends_with_newline": "no"}
+            ]
+        },  # fmt: skip
+    ],
+    ids=["no-reason", "reason-not-text", "not-a-list", "newline-not-bool"],
+)
+def test_a_report_with_bad_new_fields_is_refused(tamper: dict) -> None:
+    import json
+
+    from clickstream.errors import CorruptMetadataError
+    from clickstream.lake.metadata import run_report
+    from clickstream.lake.report import RunReport
+
+    good = RunReport("20240101T000000Z-abcdef", "duckdb", "lake", "t", "t").to_dict()
+    name = "lake/_runs/20240101T000000Z-abcdef.json"
+    assert run_report(name, json.dumps(good).encode()).not_read == []
+    with pytest.raises(CorruptMetadataError):
+        run_report(name, json.dumps({**good, **tamper}).encode())
