@@ -212,8 +212,7 @@ def compact(
             store.discard_staging(run_id, staging)
             raise
         progress("committing", None)
-        sessions = (sessions_table.committed_runs(store.root),
-                    sessions_table.files_digest(store.root, store.table_files()))  # fmt: skip
+        sessions = sessions_table.lake_state(store)
         if isinstance(store, LocalLake):
             # Staging is never discarded here: after the commit point, recover() rolls the
             # moves forward from it (and sweeps it afterwards).
@@ -225,7 +224,7 @@ def compact(
                 store.discard_staging(run_id, staging)
         result.run_id = run_id
         # Compaction changes files, never a session: a table fresh before stays fresh.
-        sessions_table.after_compaction(store, *sessions)
+        sessions_table.after_compaction(store, sessions)
     result.seconds = round(time.perf_counter() - started, 3)
     log.info("compacted %d partitions as run %s", len(result.partitions), run_id)
     return result

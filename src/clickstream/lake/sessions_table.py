@@ -476,10 +476,18 @@ def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list
     return [*layers, str(folder / delta)]
 
 
-def after_compaction(store: Any, before_runs: list[str], before_digest: str) -> None:
-    """Carry a fresh table over a compaction (it changes files, never a session)."""
+def lake_state(store: Any) -> tuple[list[str], str] | None:
+    """(committed runs, table files digest) of a local lake; None on S3 (not maintained)."""
     if s3.is_s3(store.root):
+        return None
+    return committed_runs(store.root), files_digest(store.root, store.table_files())
+
+
+def after_compaction(store: Any, before: tuple[list[str], str] | None) -> None:
+    """Carry a fresh table over a compaction (it changes files, never a session)."""
+    if before is None or s3.is_s3(store.root):
         return
+    before_runs, before_digest = before
     root = store.root
     try:
         old = read_pointer(root)
@@ -500,6 +508,7 @@ __all__ = [
     "after_compaction",
     "committed_runs",
     "files_digest",
+    "lake_state",
     "layer_paths",
     "live_sql",
     "merge_sql",
