@@ -62,6 +62,9 @@ POINTER = "_current.json"
 FORMAT = 1
 #: Deltas kept before the layers are consolidated into one base (amortised rewrite).
 MAX_LAYERS = 24
+#: The ETL's own default memory cap (``engines.duckdb.DEFAULT_MEMORY_LIMIT``), not imported from
+#: there: that module would join the Spark job's import closure (Python 3.9, no duckdb).
+MEMORY_LIMIT = "640MB"
 #: Page views per base file of a full build (a 640MB memory limit holds a group's window).
 REBUILD_ROWS = 2_000_000
 #: Most layers a pointer may name.
@@ -196,13 +199,11 @@ def _events_sql(files: list[str]) -> str:
 def _connect(spill: Path, memory_limit: str | None) -> Any:
     import duckdb
 
-    from clickstream.engines.duckdb import DEFAULT_MEMORY_LIMIT
-
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})  # fmt: skip
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET temp_directory = {sql_literal(str(spill))}")
-    con.execute(f"SET memory_limit = {sql_literal(memory_limit or DEFAULT_MEMORY_LIMIT)}")
+    con.execute(f"SET memory_limit = {sql_literal(memory_limit or MEMORY_LIMIT)}")
     con.execute("SET preserve_insertion_order = false")
     return con
 
