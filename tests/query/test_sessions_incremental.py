@@ -1,4 +1,7 @@
-"""The materialised sessions table against the full computation (``sessions.sql``), row for row.
+"""The materialised sessions table and its rollups against the full computation, row for row.
+
+The rollups (``pageviews_daily``, ``traffic_sources``, ``top_pages``, ``devices``: distinct visitors
+per group) are compared with their view's SQL over the page views after every run, the same way.
 
 Random sequences of runs (seeded) over a few visitors whose page views sit at the edges of the
 30-minute rule (exactly 30 minutes, 30 minutes + 1 µs, ties in time broken by event id), across a
@@ -22,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from clickstream.lake import rollups
 from clickstream.lake import sessions_table as st
 from clickstream.lake.compact import compact
 from clickstream.pipeline import EtlOptions, run_etl
@@ -42,8 +46,14 @@ def _ts(micros: int) -> str:
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
-def _line(user: str, micros: int, path: str, utm: str = "") -> str:
-    return f"{user},https://shop.example.com{path}{utm},{_ts(micros)},Chrome,Linux,1x1"
+#: Hosts and devices vary too, with the NULLs the rollups must group exactly (no browser, no size).
+HOSTS = ["shop.example.com", "blog.example.com"]
+DEVICES = ["Chrome,Linux,1x1", "Firefox,,1920x1080", ",Windows,0x0", "Chrome,Linux,oops"]
+
+
+def _line(user: str, micros: int, path: str, utm: str = "", host: str = HOSTS[0],
+          device: str = DEVICES[0]) -> str:  # fmt: skip
+    return f"{user},https://{host}{path}{utm},{_ts(micros)},{device}"
 
 
 def _events(rng: random.Random, users: int, per_user: int) -> list[str]:
@@ -53,26 +63,32 @@ def _events(rng: random.Random, users: int, per_user: int) -> list[str]:
         for _ in range(per_user):
             step = rng.choice(STEPS) if rng.random() < 0.85 else rng.randrange(0, 6 * 60 * MIN_US)
             t += step
-            lines.append(_line(f"u{u}", t, rng.choice(PATHS), rng.choice(UTMS)))
+            host, device = rng.choice(HOSTS), rng.choice(DEVICES)
+            lines.append(_line(f"u{u}", t, rng.choice(PATHS), rng.choice(UTMS), host, device))
     return lines
 
 
-def computed(lake: Path) -> list[tuple[Any, ...]]:
+ROLLUP_VIEWS = ("pageviews_daily", "traffic_sources", "top_pages", "devices")
+
+
+def computed(lake: Path, view: str = "sessions") -> list[tuple[Any, ...]]:
     with open_lake(lake) as session:
-        _, rows = run_query(session, f"SELECT * FROM ({view_sql('sessions')}) ORDER BY ALL")
+        _, rows = run_query(session, f"SELECT * FROM ({view_sql(view)}) ORDER BY ALL")
     return rows
 
 
-def materialised(lake: Path) -> list[tuple[Any, ...]]:
+def materialised(lake: Path, view: str = "sessions") -> list[tuple[Any, ...]]:
     with open_lake(lake) as session:
-        assert session.sessions_layers, "the table is not fresh: the query computed sessions"
-        _, rows = run_query(session, "SELECT * FROM sessions ORDER BY ALL")
+        assert session.materialised.get(view), f"{view}: not fresh, the query computed it"
+        assert session.materialised.get("sessions") == session.sessions_layers
+        _, rows = run_query(session, f"SELECT * FROM {view} ORDER BY ALL")
     return rows
 
 
 def assert_fresh_and_equal(lake: Path) -> None:
-    expected = computed(lake)
-    assert materialised(lake) == expected
+    for view in ("sessions", *ROLLUP_VIEWS):
+        expected = computed(lake, view)
+        assert materialised(lake, view) == expected, view
 
 
 def _etl(lake: Path, src: Path, full_refresh: bool = False) -> None:
@@ -238,8 +254,10 @@ def test_many_small_runs_are_consolidated_and_stay_equal(tmp_path: Path) -> None
         _etl(lake, write_csv(tmp_path / f"s{i}.csv", pool[i :: st.MAX_LAYERS + 3]))
         assert len(_pointer(lake)["layers"]) <= st.MAX_LAYERS
     assert_fresh_and_equal(lake)
-    names = {p.name for p in (lake / st.FOLDER).iterdir()}
-    assert len(names) <= 1 + 2 * st.MAX_LAYERS  # replaced layers are removed
+    names = [p.name for p in (lake / st.FOLDER).iterdir() if p.name != "_current.json"]
+    owners = {rollups.is_sibling_name(n) or n for n in names}
+    assert len(owners) <= 2 * st.MAX_LAYERS  # replaced layers are removed, with their rollups
+    assert len(names) == len(owners) * (1 + len(ROLLUP_VIEWS))  # and no rollup outlives its layer
 
 
 def test_a_full_build_in_visitor_groups_equals_one(tmp_path: Path, monkeypatch) -> None:
@@ -264,3 +282,41 @@ def test_a_full_refresh_rebuilds_the_table_from_its_own_rows(tmp_path: Path) -> 
     assert len(_pointer(lake)["layers"]) == 1
     assert_fresh_and_equal(lake)
     assert sum(r[5] for r in materialised(lake)) == 16  # only the refresh's page views
+
+
+@pytest.mark.parametrize("tamper", ["missing", "symlink", "wrong schema", "older lake"])
+def test_a_damaged_or_missing_rollup_is_computed_and_rebuilt(tmp_path: Path, tamper: str) -> None:
+    """Each rollup is checked on its own: the others (and sessions) still answer from the table."""
+    lake = tmp_path / "lake"
+    pool = _events(random.Random(17), users=4, per_user=8)
+    _etl(lake, write_csv(tmp_path / "one.csv", pool[:16]))
+    _etl(lake, write_csv(tmp_path / "two.csv", pool[16:]))
+    expected = {v: computed(lake, v) for v in ROLLUP_VIEWS}
+    layers = _pointer(lake)["layers"]
+    target = Path(rollups.sibling(lake / st.FOLDER / layers[-1], "devices"))
+    outside = tmp_path / "outside.parquet"
+    damaged = ["devices"]
+    if tamper == "missing":
+        target.unlink()
+    elif tamper == "symlink":
+        target.rename(outside)
+        target.symlink_to(outside)
+    elif tamper == "wrong schema":
+        import duckdb
+
+        sql = "SELECT 'x' AS browser, 1 AS pageviews, TRUE AS new"
+        duckdb.sql(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+    else:  # written before the rollups existed: no layer has any
+        for path in (lake / st.FOLDER).glob("*.*.parquet"):
+            path.unlink()
+        damaged = list(ROLLUP_VIEWS)
+    with open_lake(lake) as session:
+        assert session.sessions_layers  # sessions is still read from the table
+        assert sorted(v for v in ROLLUP_VIEWS if v not in session.materialised) == sorted(damaged)
+        for view in ROLLUP_VIEWS:
+            _, rows = run_query(session, f"SELECT * FROM {view} ORDER BY ALL")
+            assert rows == expected[view], view
+        assert outside.as_posix() not in " ".join(session.materialised.get("devices", []))
+    # The next run finds a layer without its rollups and rebuilds the table whole.
+    _etl(lake, write_csv(tmp_path / "three.csv", [_line("u1", BASE_US, "/", "", HOSTS[1])]))
+    assert_fresh_and_equal(lake)

@@ -92,8 +92,14 @@ FROM numbered
 GROUP BY anonymous_user_id, grp"""
 
 
-#: A layer's columns: the view's, then what merging and removing need.
-LAYER_COLUMNS = (*(c for c, _ in VIEW_COLUMNS), "exit_event_id", "rid", "removed")
+#: A layer's columns and DuckDB types: the view's, then what merging and removing need.
+LAYER_TYPES: list[tuple[str, str]] = [
+    *VIEW_COLUMNS,
+    ("exit_event_id", "VARCHAR"),
+    ("rid", "BIGINT"),
+    ("removed", "BOOLEAN"),
+]
+LAYER_COLUMNS = tuple(c for c, _ in LAYER_TYPES)
 
 
-__all__ = ["LAYER_COLUMNS", "VIEW_COLUMNS", "live_sql", "merge_sql", "points_sql"]
+__all__ = ["LAYER_COLUMNS", "LAYER_TYPES", "VIEW_COLUMNS", "live_sql", "merge_sql", "points_sql"]

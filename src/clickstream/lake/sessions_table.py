@@ -43,11 +43,13 @@ from typing import Any
 
 from clickstream import s3
 from clickstream.errors import CorruptMetadataError
+from clickstream.lake import rollups
 from clickstream.lake.faults import fault
 from clickstream.lake.layout import RUN_ID_PATTERN, TABLE
 from clickstream.lake.report import RunReport
 from clickstream.lake.sessions_sql import (
     LAYER_COLUMNS,
+    LAYER_TYPES,
     VIEW_COLUMNS,
     live_sql,
     merge_sql,
@@ -178,21 +180,40 @@ def layer_paths(root: str, pointer: Pointer) -> list[str]:
     return out
 
 
+def rollup_paths(root: str, pointer: Pointer, view: str) -> list[str]:
+    """The ``view`` rollup's sibling of every layer of ``pointer``, each checked as a layer is.
+
+    A lake written before the rollups existed has none: CorruptMetadataError, as for any gap.
+    """
+    named = Pointer(pointer.runs, pointer.table_files_sha256,
+                    tuple(Path(rollups.sibling(n, view)).name for n in pointer.layers))  # fmt: skip
+    return layer_paths(root, named)
+
+
 # --------------------------------------------------------------------------------- maintenance
+
+
+#: The page-view columns the table and its rollups read, with their DuckDB types.
+_EVENT_TYPES: tuple[tuple[str, str], ...] = (
+    ("anonymous_user_id", "VARCHAR"),
+    ("event_id", "VARCHAR"),
+    ("event_time", "TIMESTAMP"),
+    ("url_path", "VARCHAR"),
+    ("utm_source", "VARCHAR"),
+    ("utm_medium", "VARCHAR"),
+    ("utm_campaign", "VARCHAR"),
+    *((c, t) for keys in rollups.ROLLUPS.values() for c, t in keys if c not in
+      {"url_path", "utm_source", "utm_medium", "utm_campaign"}),
+)  # fmt: skip
 
 
 def _events_sql(files: list[str]) -> str:
     if not files:
-        return (
-            "(SELECT CAST(NULL AS VARCHAR) AS anonymous_user_id, CAST(NULL AS VARCHAR) AS "
-            "event_id, CAST(NULL AS TIMESTAMP) AS event_time, CAST(NULL AS VARCHAR) AS url_path, "
-            "CAST(NULL AS VARCHAR) AS utm_source, CAST(NULL AS VARCHAR) AS utm_medium, "
-            "CAST(NULL AS VARCHAR) AS utm_campaign WHERE FALSE)"
-        )
+        empty = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in _EVENT_TYPES)
+        return f"(SELECT {empty} WHERE FALSE)"
     return (
-        "(SELECT anonymous_user_id, event_id, event_time, url_path, utm_source, utm_medium, "
-        f"utm_campaign FROM read_parquet({sql_list(files)}, hive_partitioning = false, "
-        "union_by_name = true))"
+        f"(SELECT {', '.join(c for c, _ in _EVENT_TYPES)} FROM read_parquet({sql_list(files)}, "
+        "hive_partitioning = false, union_by_name = true))"
     )
 
 
@@ -247,7 +268,8 @@ def _switch(folder: Path, pointer: Pointer, keep: tuple[str, ...]) -> None:
     # pointer's are kept one more generation for readers that opened the lake just before.
     live = set(pointer.layers) | set(keep)
     for path in folder.iterdir():
-        if path.name != POINTER and path.name not in live and not path.is_dir():
+        owner = rollups.is_sibling_name(path.name) or path.name
+        if path.name != POINTER and owner not in live and not path.is_dir():
             path.unlink(missing_ok=True)
 
 
@@ -275,6 +297,9 @@ def update(store: Any, report: RunReport, memory_limit: str | None = None) -> st
     try:
         old = read_pointer(root)
         old_layers = layer_paths(root, old) if old else []
+        if old:
+            for view in rollups.ROLLUPS:
+                rollup_paths(root, old, view)
     except CorruptMetadataError as err:
         log.warning("%s; rebuilding it", err)
         old, old_layers = None, []
@@ -297,7 +322,9 @@ def update(store: Any, report: RunReport, memory_limit: str | None = None) -> st
             if layers is not None:
                 if len(layers) > MAX_LAYERS:
                     live = f"SELECT * EXCLUDE (rid) FROM ({live_sql(layers, extra=True)})"
-                    layers = [str(folder / _write(con, folder, 0, live))]
+                    merged = str(folder / _write(con, folder, 0, live))
+                    rollups.write_consolidated(con, merged, layers)
+                    layers = [merged]
                 names = tuple(Path(p).name for p in layers)
                 _switch(folder, Pointer(state.runs, state.table_files_sha256, names), old.layers)
                 return "incremental"
@@ -330,7 +357,9 @@ def _rebuild(con: Any, folder: Path, events: str) -> tuple[str, ...]:
             if groups == 1
             else (f"(SELECT * FROM {events} WHERE hash(anonymous_user_id) % {groups} = {g})")
         )
-        names.append(_write(con, folder, g, merge_sql(points_sql(part))))
+        name = _write(con, folder, g, merge_sql(points_sql(part)))
+        rollups.write_base(con, str(folder / name), part)
+        names.append(name)
     return tuple(names)
 
 
@@ -394,8 +423,9 @@ def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list
     removals = (
         "SELECT anonymous_user_id, session_id, session_start, rid, TRUE AS removed FROM affected"
     )
-    delta = _write(con, folder, len(layers), merge_sql(elements), removals)
-    return [*layers, str(folder / delta)]
+    delta = str(folder / _write(con, folder, len(layers), merge_sql(elements), removals))
+    rollups.write_delta(con, delta, layers, "new_events", "touched")
+    return [*layers, delta]
 
 
 def lake_state(store: Any) -> tuple[list[str], str] | None:
@@ -425,6 +455,7 @@ def after_compaction(store: Any, before: tuple[list[str], str] | None) -> None:
 
 __all__ = [
     "FOLDER",
+    "LAYER_TYPES",
     "VIEW_COLUMNS",
     "Pointer",
     "after_compaction",
@@ -435,6 +466,7 @@ __all__ = [
     "live_sql",
     "merge_sql",
     "read_pointer",
+    "rollup_paths",
     "update",
     "update_after_run",
 ]

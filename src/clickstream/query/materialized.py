@@ -1,27 +1,42 @@
-"""Reading the materialised ``sessions`` table (``lake.sessions_table``) only when it is fresh.
+"""Reading the materialised ``sessions`` table and its rollups only when they are fresh.
 
 The table replaces the computed view in a query session only when its pointer names exactly the
 lake's committed runs and the very table files this session reads, its layer files are regular
 files inside ``_sessions/``, and its columns and types equal the view's. Anything else (an older
 lake, a crash between a run's commit and the table's update, a full refresh or a compaction not
 yet followed, an S3 lake, a corrupt or hostile pointer) leaves the computed view in place: slower,
-never wrong.
+never wrong. The rollups (``lake.rollups``: ``pageviews_daily``, ``traffic_sources``,
+``top_pages``, ``devices``) follow the same pointer, each checked on its own the same way.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from clickstream import s3
 from clickstream.errors import CorruptMetadataError
+from clickstream.lake import rollups
 from clickstream.lake import sessions_table as st
+from clickstream.sqltext import sql_literal
 
 log = logging.getLogger(__name__)
 
 
-def fresh_layers(root: str, table_files: list[str]) -> list[str] | None:
-    """The layer files when the table covers exactly this lake state, else None."""
+@dataclass
+class Materialised:
+    """What a query session reads from the table: view -> its files (empty: none is used)."""
+
+    views: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def files(self) -> list[str]:
+        return [f for files in self.views.values() for f in files]
+
+
+def fresh_pointer(root: str, table_files: list[str]) -> st.Pointer | None:
+    """The table's pointer when it covers exactly this lake state, else None."""
     if s3.is_s3(root):
         return None
     try:
@@ -32,34 +47,78 @@ def fresh_layers(root: str, table_files: list[str]) -> list[str] | None:
             return None
         if pointer.table_files_sha256 != st.files_digest(root, table_files):
             return None
+        return pointer
+    except (CorruptMetadataError, OSError) as err:
+        log.warning("%s", err)
+        return None
+
+
+def fresh_layers(root: str, table_files: list[str]) -> list[str] | None:
+    """The sessions layer files when the table covers exactly this lake state, else None."""
+    pointer = fresh_pointer(root, table_files)
+    if pointer is None:
+        return None
+    try:
         return st.layer_paths(root, pointer)
     except (CorruptMetadataError, OSError) as err:
         log.warning("%s", err)
         return None
 
 
-def use_if_fresh(con: Any, root: str, table_files: list[str]) -> list[str]:
-    """Point the ``sessions`` view of ``con`` at the table when fresh; the files it reads.
+def _replace(
+    con: Any, view: str, sql: str, files: list[str], layout: list[tuple[str, str]]
+) -> bool:
+    """Point ``view`` at ``sql`` when every file has the ``layout`` (DuckDB reads a list of files
+    with the first one's schema) and the result's columns and types are the computed view's."""
+    import duckdb
+
+    try:
+        for path in files:
+            described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(path)})")
+            if [tuple(r[:2]) for r in described.fetchall()] != layout:
+                log.warning("%s: not a file of the materialised %s; not used", path, view)
+                return False
+        computed = [tuple(r[:2]) for r in con.execute(f"DESCRIBE {view}").fetchall()]
+        stored = [tuple(r[:2]) for r in con.execute(f"DESCRIBE {sql}").fetchall()]
+        if stored != computed:
+            log.warning("the materialised %s differs from the view's columns; not used", view)
+            return False
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS {sql}")
+    except duckdb.Error as err:
+        log.warning("the materialised %s cannot be read (%s); not used", view,
+                    str(err).splitlines()[0])  # fmt: skip
+        return False
+    return True
+
+
+def _rollup_files(root: str, pointer: st.Pointer, view: str) -> list[str] | None:
+    """The view's sibling files, each as checked as a layer; None when one is not there."""
+    try:
+        return st.rollup_paths(root, pointer, view)
+    except (CorruptMetadataError, OSError) as err:
+        # A lake from before the rollups (or a removed sibling): computed, quietly.
+        log.debug("%s", err)
+        return None
+
+
+def use_if_fresh(con: Any, root: str, table_files: list[str]) -> Materialised:
+    """Point ``sessions`` and the rollup views of ``con`` at the table where fresh.
 
     Call after the computed views are defined and before external access is closed.
     """
-    import duckdb
-
+    used = Materialised()
+    pointer = fresh_pointer(root, table_files)
+    if pointer is None:
+        return used
     layers = fresh_layers(root, table_files)
-    if not layers:
-        return []
-    sql = st.live_sql(layers)
-    try:
-        computed = con.execute("DESCRIBE sessions").fetchall()
-        stored = con.execute(f"DESCRIBE {sql}").fetchall()
-        if [r[:2] for r in stored] != [r[:2] for r in computed]:
-            log.warning("the sessions table's columns differ from the view's; not used")
-            return []
-        con.execute(f"CREATE OR REPLACE VIEW sessions AS {sql}")
-    except duckdb.Error as err:
-        log.warning("the sessions table cannot be read (%s); not used", str(err).splitlines()[0])
-        return []
-    return layers
+    if layers and _replace(con, "sessions", st.live_sql(layers), layers, st.LAYER_TYPES):
+        used.views["sessions"] = layers
+    for view in rollups.ROLLUPS:
+        files = _rollup_files(root, pointer, view)
+        sql = rollups.read_sql(view, files or [])
+        if files and _replace(con, view, sql, files, rollups.layer_columns(view)):
+            used.views[view] = files
+    return used
 
 
-__all__ = ["fresh_layers", "use_if_fresh"]
+__all__ = ["Materialised", "fresh_layers", "fresh_pointer", "use_if_fresh"]

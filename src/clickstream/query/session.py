@@ -146,6 +146,8 @@ class LakeSession:
         self.con = duckdb.connect(config=dict(CONNECT_CONFIG))
         self.sessions_layers: list[str] = []
         """The materialised sessions table's files when ``sessions`` reads it (else computed)."""
+        self.materialised: dict[str, list[str]] = {}
+        """View -> the table files it reads, for each view answered from the materialised table."""
         try:
             self._configure(store, tables, folders, files)
         except BaseException:
@@ -169,10 +171,11 @@ class LakeSession:
         data = [f for f in tables.values() if isinstance(f, list)]
         table = tables[TABLE]
         # The materialised sessions table, read only when it covers exactly these files.
-        self.sessions_layers = (
-            use_if_fresh(con, store.root, table) if isinstance(table, list) else []
-        )
-        data.append(self.sessions_layers)
+        if isinstance(table, list):
+            used = use_if_fresh(con, store.root, table)
+            self.materialised = used.views
+            self.sessions_layers = used.views.get("sessions", [])
+            data.append(used.files)
         allowed_files = [p for group in data for p in group] + files
         con.execute(f"SET temp_directory = {sql_literal(self._spill)}")
         con.execute(f"SET allowed_paths = {sql_list(allowed_files)}")

@@ -1,0 +1,158 @@
+"""The four count views materialised beside the sessions table: one pair file per layer and view.
+
+``pageviews_daily``, ``traffic_sources``, ``top_pages`` and ``devices`` each count page views and
+*distinct* visitors per group. A distinct count does not add up across runs, so what is stored is
+the set of (group, visitor) pairs: for each layer of the sessions table
+(``_sessions/<hex>.parquet``) a sibling ``_sessions/<hex>.<view>.parquet`` with the view's group
+columns, ``anonymous_user_id``, ``pageviews`` (that layer's page views of the pair) and ``new``
+(the pair is in no earlier layer).
+A base layer holds every pair once (all new); a run's delta holds the run's pairs, ``new`` where the
+visitor had none in that group before (one narrow scan of the stored pairs for the run's visitors).
+The view is then ``sum(pageviews)`` and ``count(*) FILTER (new)`` per group over the siblings: a
+scan of narrow dictionary-encoded columns into a handful of groups, instead of a distinct
+aggregation over every page view.
+
+Siblings share their layer's life: written before the pointer switch, named by it (every layer
+has one per view), removed with it. A missing, foreign or ill-typed sibling leaves that view
+computed (``query.materialized``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from clickstream.sqltext import sql_list, sql_literal
+
+#: View -> its group columns with their DuckDB types, as in ``query/sql/<view>.sql``.
+ROLLUPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "pageviews_daily": (("event_date", "DATE"),),
+    "traffic_sources": (
+        ("utm_source", "VARCHAR"),
+        ("utm_medium", "VARCHAR"),
+        ("utm_campaign", "VARCHAR"),
+    ),
+    "top_pages": (("url_host", "VARCHAR"), ("url_path", "VARCHAR")),
+    "devices": (
+        ("browser", "VARCHAR"),
+        ("os", "VARCHAR"),
+        ("screen_width", "INTEGER"),
+        ("screen_height", "INTEGER"),
+    ),
+}
+
+#: Every page-view column a rollup groups by (what the maintenance reads from the lake).
+EVENT_COLUMNS: tuple[str, ...] = tuple(c for keys in ROLLUPS.values() for c, _ in keys)
+
+
+def sibling(layer: str | Path, view: str) -> str:
+    """``…/<hex>.parquet`` -> ``…/<hex>.<view>.parquet``."""
+    text = str(layer)
+    if view not in ROLLUPS or not text.endswith(".parquet"):
+        raise ValueError(f"no rollup {view!r} for {text!r}")
+    return f"{text[: -len('.parquet')]}.{view}.parquet"
+
+
+def is_sibling_name(name: str) -> str | None:
+    """The layer file name a sibling file name belongs to, or None."""
+    for view in ROLLUPS:
+        suffix = f".{view}.parquet"
+        if name.endswith(suffix):
+            return name[: -len(suffix)] + ".parquet"
+    return None
+
+
+def _keys(view: str) -> list[str]:
+    return [c for c, _ in ROLLUPS[view]]
+
+
+def view_columns(view: str) -> list[tuple[str, str]]:
+    """The view's columns and DuckDB types, in its order."""
+    return [*ROLLUPS[view], ("pageviews", "BIGINT"), ("unique_users", "BIGINT")]
+
+
+def read_sql(view: str, files: list[str]) -> str:
+    """The view over its sibling files (all layers)."""
+    keys = ", ".join(_keys(view))
+    return (
+        f"SELECT {keys}, CAST(sum(pageviews) AS BIGINT) AS pageviews, "
+        "count(*) FILTER (WHERE new) AS unique_users "
+        f"FROM read_parquet({sql_list(files)}) GROUP BY {keys}"
+    )
+
+
+def _copy(con: Any, select: str, path: str) -> None:
+    con.execute(f"COPY ({select}) TO {sql_literal(path)} (FORMAT parquet, COMPRESSION zstd)")
+
+
+def _pairs(view: str, events: str) -> str:
+    keys = ", ".join(_keys(view))
+    return (
+        f"SELECT {keys}, anonymous_user_id, count(*) AS pageviews, TRUE AS new "
+        f"FROM {events} GROUP BY {keys}, anonymous_user_id"
+    )
+
+
+def write_base(con: Any, layer: str, events: str) -> None:
+    """Siblings of a base layer: every pair of ``events`` (whole visitors), all new."""
+    for view in ROLLUPS:
+        _copy(con, _pairs(view, events), sibling(layer, view))
+
+
+def write_delta(con: Any, layer: str, old_layers: list[str], events: str, touched: str) -> None:
+    """Siblings of a run's delta: the run's pairs, ``new`` unless an older layer holds the pair.
+
+    ``touched`` is a table of the run's visitors: only their stored pairs are read.
+    """
+    for view in ROLLUPS:
+        keys = _keys(view)
+        cols = ", ".join(keys)
+        same = " AND ".join(f"r.{k} IS NOT DISTINCT FROM o.{k}" for k in keys)
+        old = sql_list(sibling(p, view) for p in old_layers)
+        select = f"""WITH r AS (
+  SELECT {cols}, anonymous_user_id, count(*) AS pageviews FROM {events}
+  GROUP BY {cols}, anonymous_user_id
+), o AS (
+  SELECT DISTINCT {cols}, anonymous_user_id FROM read_parquet({old})
+  WHERE anonymous_user_id IN (SELECT anonymous_user_id FROM {touched})
+)
+SELECT {", ".join(f"r.{k}" for k in keys)}, r.anonymous_user_id, r.pageviews,
+       o.anonymous_user_id IS NULL AS new
+FROM r LEFT JOIN o ON r.anonymous_user_id = o.anonymous_user_id AND {same}"""
+        _copy(con, select, sibling(layer, view))
+
+
+def write_consolidated(con: Any, layer: str, old_layers: list[str]) -> None:
+    """Siblings of one base replacing ``old_layers``: each pair once, page views summed."""
+    for view in ROLLUPS:
+        cols = ", ".join(_keys(view))
+        old = sql_list(sibling(p, view) for p in old_layers)
+        select = (
+            f"SELECT {cols}, anonymous_user_id, CAST(sum(pageviews) AS BIGINT) AS pageviews, "
+            f"TRUE AS new FROM read_parquet({old}) GROUP BY {cols}, anonymous_user_id"
+        )
+        _copy(con, select, sibling(layer, view))
+
+
+def layer_columns(view: str) -> list[tuple[str, str]]:
+    """A sibling file's columns and DuckDB types."""
+    return [
+        *ROLLUPS[view],
+        ("anonymous_user_id", "VARCHAR"),
+        ("pageviews", "BIGINT"),
+        ("new", "BOOLEAN"),
+    ]
+
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "ROLLUPS",
+    "is_sibling_name",
+    "layer_columns",
+    "read_sql",
+    "sibling",
+    "view_columns",
+    "write_base",
+    "write_consolidated",
+    "write_delta",
+]
