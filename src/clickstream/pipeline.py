@@ -97,6 +97,8 @@ def run_etl(options: EtlOptions, progress: Progress = no_progress) -> RunReport:
         new = [s for s in new if s.path not in waiting]
         if not new:
             report.finished_at = datetime.now(UTC).isoformat()
+            if earlier:  # a table left stale by a crash is repaired even when nothing is new
+                sessions_table.update_after_run(store, report, options.memory_limit)
             return report
         # Each new file is read once by an independent reader before the engine sees it: a file
         # that does not read to its end, or holds a record too large, fails the run here.

@@ -284,7 +284,9 @@ def test_a_full_refresh_rebuilds_the_table_from_its_own_rows(tmp_path: Path) -> 
     assert sum(r[5] for r in materialised(lake)) == 16  # only the refresh's page views
 
 
-@pytest.mark.parametrize("tamper", ["missing", "symlink", "wrong schema", "older lake"])
+@pytest.mark.parametrize(
+    "tamper", ["missing", "symlink", "wrong schema", "retyped", "layer retyped", "older lake"]
+)
 def test_a_damaged_or_missing_rollup_is_computed_and_rebuilt(tmp_path: Path, tamper: str) -> None:
     """Each rollup is checked on its own: the others (and sessions) still answer from the table."""
     lake = tmp_path / "lake"
@@ -306,12 +308,21 @@ def test_a_damaged_or_missing_rollup_is_computed_and_rebuilt(tmp_path: Path, tam
 
         sql = "SELECT 'x' AS browser, 1 AS pageviews, TRUE AS new"
         duckdb.sql(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+    elif tamper in ("retyped", "layer retyped"):  # right names, one type changed, counts x10
+        import duckdb
+
+        if tamper == "layer retyped":
+            target = lake / st.FOLDER / layers[-1]
+            damaged = []
+        sql = f"SELECT * REPLACE (CAST(pageviews * 10 AS INTEGER) AS pageviews) FROM '{target}'"
+        duckdb.sql(f"COPY ({sql}) TO '{outside}' (FORMAT parquet)")
+        os.replace(outside, target)
     else:  # written before the rollups existed: no layer has any
         for path in (lake / st.FOLDER).glob("*.*.parquet"):
             path.unlink()
         damaged = list(ROLLUP_VIEWS)
     with open_lake(lake) as session:
-        assert session.sessions_layers  # sessions is still read from the table
+        assert bool(session.sessions_layers) == (tamper != "layer retyped")
         assert sorted(v for v in ROLLUP_VIEWS if v not in session.materialised) == sorted(damaged)
         for view in ROLLUP_VIEWS:
             _, rows = run_query(session, f"SELECT * FROM {view} ORDER BY ALL")
@@ -319,4 +330,41 @@ def test_a_damaged_or_missing_rollup_is_computed_and_rebuilt(tmp_path: Path, tam
         assert outside.as_posix() not in " ".join(session.materialised.get("devices", []))
     # The next run finds a layer without its rollups and rebuilds the table whole.
     _etl(lake, write_csv(tmp_path / "three.csv", [_line("u1", BASE_US, "/", "", HOSTS[1])]))
+    assert_fresh_and_equal(lake)
+
+
+def test_a_stray_parquet_file_in_the_table_never_enters_it(tmp_path: Path) -> None:
+    """Queries read writer-named files only; so does a full build of the table."""
+    lake = tmp_path / "lake"
+    pool = _events(random.Random(23), users=3, per_user=8)
+    _etl(lake, write_csv(tmp_path / "one.csv", pool[:12]))
+    data_file = next((lake / "clickstream").rglob("*.parquet"))
+    stray = data_file.with_name(data_file.stem + ".copy.parquet")
+    stray.write_bytes(data_file.read_bytes())
+    (lake / st.FOLDER / "_current.json").unlink()  # the next run builds the table whole
+    _etl(lake, write_csv(tmp_path / "two.csv", pool[12:]))
+    assert_fresh_and_equal(lake)
+    with open_lake(lake) as session:
+        _, rows = run_query(session, "SELECT sum(pageviews) FROM pageviews_daily")
+    assert rows == [(len(pool),)]
+
+
+@pytest.mark.parametrize("damage", ["killed before the switch", "pointer is a folder"])
+def test_a_run_with_nothing_new_repairs_a_stale_table(tmp_path: Path, damage: str) -> None:
+    lake = tmp_path / "lake"
+    pool = _events(random.Random(29), users=3, per_user=8)
+    first = write_csv(tmp_path / "one.csv", pool[:12])
+    _etl(lake, first)
+    if damage == "killed before the switch":
+        env = {**os.environ, "CLICKSTREAM_FAULT": "sessions_before_switch"}
+        second = write_csv(tmp_path / "two.csv", pool[12:])
+        cmd = [sys.executable, "-m", "clickstream", "etl", "-i", str(second), "-l", str(lake)]
+        assert subprocess.run(cmd, env=env, capture_output=True).returncode == -9
+    else:
+        pointer = lake / st.FOLDER / "_current.json"
+        pointer.unlink()
+        pointer.mkdir()
+    with open_lake(lake) as session:
+        assert session.materialised == {}
+    _etl(lake, first)  # already ingested: nothing new, yet the table is repaired
     assert_fresh_and_equal(lake)

@@ -99,12 +99,42 @@ def committed_runs(root: str) -> list[str]:
     return sorted(n[:-5] for n in names if RUN_ID_PATTERN.fullmatch(n[:-5]))
 
 
+#: A file's columns and DuckDB types, in order.
+Layout = list[tuple[str, str]]
+
+
+def writer_files(root: str, table_files: list[str]) -> list[str]:
+    """The table files a writer named (what queries read); a stray ``*.parquet`` is not one."""
+    base = root.rstrip("/") + "/"
+    return [f for f in table_files if f.startswith(base) and TABLE_FILE.fullmatch(f[len(base) :])]
+
+
 def files_digest(root: str, table_files: list[str]) -> str:
     """sha256 of the table's writer-named files, relative to the lake root, sorted."""
     base = root.rstrip("/") + "/"
-    rel = sorted(f[len(base) :] for f in table_files if f.startswith(base))
-    kept = [r for r in rel if TABLE_FILE.fullmatch(r)]
+    kept = sorted(f[len(base) :] for f in writer_files(root, table_files))
     return hashlib.sha256("\n".join(kept).encode()).hexdigest()
+
+
+def files_have_layout(con: Any, files: list[str], layout: Layout) -> str | None:
+    """None when every file has exactly ``layout`` (names and DuckDB types, in order), else the
+    first that does not. Each file on its own: DuckDB reads a list with the first one's schema."""
+    for path in files:
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(path)})")
+        if [tuple(r[:2]) for r in described.fetchall()] != [tuple(c) for c in layout]:
+            return path
+    return None
+
+
+def table_files_by_layout(root: str, pointer: Pointer) -> list[tuple[list[str], Layout]]:
+    """Every file of the table (layers, then each rollup's siblings) with the layout it must have.
+
+    Raises CorruptMetadataError when one is missing or not a regular file of ``_sessions/``.
+    """
+    out = [(layer_paths(root, pointer), LAYER_TYPES)]
+    for view in rollups.ROLLUPS:
+        out.append((rollup_paths(root, pointer, view), rollups.layer_columns(view)))
+    return out
 
 
 def _strict_json(raw: bytes) -> Any:
@@ -257,6 +287,9 @@ def _switch(folder: Path, pointer: Pointer, keep: tuple[str, ...]) -> None:
     from clickstream.lake.commit import write_json_atomic
 
     fault("sessions_before_switch")
+    target = folder / POINTER
+    if target.is_dir() and not target.is_symlink():  # in the way of the rename: not a pointer
+        shutil.rmtree(target)
     data = {
         "format": FORMAT,
         "runs": list(pointer.runs),
@@ -276,7 +309,8 @@ def _switch(folder: Path, pointer: Pointer, keep: tuple[str, ...]) -> None:
 def update(store: Any, report: RunReport, memory_limit: str | None = None) -> str:
     """Bring the table up to date after ``report``'s run committed (under the lake lock).
 
-    Returns what was done: 'skipped' (S3 lake), 'incremental', 'rebuilt' or 'dropped'.
+    Also after a run that committed nothing, to repair a stale table. Returns what was done:
+    'skipped' (S3 lake), 'fresh' (nothing to do), 'incremental', 'rebuilt' or 'dropped'.
     """
     if s3.is_s3(store.root):
         return "skipped"
@@ -285,7 +319,7 @@ def update(store: Any, report: RunReport, memory_limit: str | None = None) -> st
     if folder.is_symlink():
         raise CorruptMetadataError(str(folder), f"{folder} is a symbolic link; not written")
     folder.mkdir(exist_ok=True)
-    table_files: list[str] = store.table_files()
+    table_files = writer_files(root, store.table_files())
     runs = committed_runs(root)
     state = Pointer(tuple(runs), files_digest(root, table_files), ())
     own = [f for f in table_files if Path(f).name.startswith(report.run_id + "_")]
@@ -296,23 +330,33 @@ def update(store: Any, report: RunReport, memory_limit: str | None = None) -> st
     )
     try:
         old = read_pointer(root)
-        old_layers = layer_paths(root, old) if old else []
-        if old:
-            for view in rollups.ROLLUPS:
-                rollup_paths(root, old, view)
+        old_files = table_files_by_layout(root, old) if old else []
     except CorruptMetadataError as err:
         log.warning("%s; rebuilding it", err)
-        old, old_layers = None, []
+        old, old_files = None, []
+    old_layers = old_files[0][0] if old_files else []
+    covers = (old.runs, old.table_files_sha256) if old else None
+    # A run that committed nothing (all its inputs ingested) repairs a stale table, no more.
+    fresh_now = covers == (state.runs, state.table_files_sha256) and report.run_id not in runs
     fresh_before = (
         old is not None
         and not report.full_refresh
-        and (old.runs, old.table_files_sha256) == (before.runs, before.table_files_sha256)
+        and (fresh_now or covers == (before.runs, before.table_files_sha256))
     )
     import duckdb
 
     spill = folder / f"spill-{secrets.token_hex(4)}"
     con = _connect(spill, memory_limit)
     try:
+        if fresh_before:
+            # Every file exactly as written (a reader refuses any other, so a file that is not
+            # would never be repaired, and merging would cast it into the table).
+            bad = next((b for f, lay in old_files if (b := files_have_layout(con, f, lay))), None)
+            if bad is not None:
+                log.warning("%s: not a file of the sessions table; rebuilding it", bad)
+                fresh_before = False
+            elif fresh_now:
+                return "fresh"
         if fresh_before and old is not None:
             try:
                 layers = _incremental(con, folder, old_layers, _events_sql(own))
@@ -352,14 +396,14 @@ def _rebuild(con: Any, folder: Path, events: str) -> tuple[str, ...]:
     groups = max(1, -(-int(row[0] if row else 0) // REBUILD_ROWS))
     names = []
     for g in range(groups):
-        part = (
-            events
-            if groups == 1
-            else (f"(SELECT * FROM {events} WHERE hash(anonymous_user_id) % {groups} = {g})")
-        )
-        name = _write(con, folder, g, merge_sql(points_sql(part)))
-        rollups.write_base(con, str(folder / name), part)
+        # Each group is read from the lake once, then serves the sessions and every rollup.
+        where = "TRUE" if groups == 1 else f"hash(anonymous_user_id) % {groups} = {g}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE build_group AS SELECT * FROM {events} "
+                    f"WHERE {where}")  # fmt: skip
+        name = _write(con, folder, g, merge_sql(points_sql("build_group")))
+        rollups.write_base(con, str(folder / name), "build_group")
         names.append(name)
+    con.execute("DROP TABLE IF EXISTS build_group")
     return tuple(names)
 
 
@@ -461,6 +505,7 @@ __all__ = [
     "after_compaction",
     "committed_runs",
     "files_digest",
+    "files_have_layout",
     "lake_state",
     "layer_paths",
     "live_sql",
@@ -469,4 +514,5 @@ __all__ = [
     "rollup_paths",
     "update",
     "update_after_run",
+    "writer_files",
 ]

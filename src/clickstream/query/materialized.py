@@ -19,7 +19,6 @@ from clickstream import s3
 from clickstream.errors import CorruptMetadataError
 from clickstream.lake import rollups
 from clickstream.lake import sessions_table as st
-from clickstream.sqltext import sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +72,10 @@ def _replace(
     import duckdb
 
     try:
-        for path in files:
-            described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(path)})")
-            if [tuple(r[:2]) for r in described.fetchall()] != layout:
-                log.warning("%s: not a file of the materialised %s; not used", path, view)
-                return False
+        bad = st.files_have_layout(con, files, layout)
+        if bad is not None:
+            log.warning("%s: not a file of the materialised %s; not used", bad, view)
+            return False
         computed = [tuple(r[:2]) for r in con.execute(f"DESCRIBE {view}").fetchall()]
         stored = [tuple(r[:2]) for r in con.execute(f"DESCRIBE {sql}").fetchall()]
         if stored != computed:
