@@ -360,6 +360,8 @@ def update(store: Any, report: RunReport, memory_limit: str | None = None) -> st
         if fresh_before and old is not None:
             try:
                 layers = _incremental(con, folder, old_layers, _events_sql(own))
+            except duckdb.InterruptException:
+                raise
             except duckdb.Error as err:  # a damaged layer: the whole table is rebuilt
                 log.warning("sessions table unreadable (%s); rebuilding it", str(err)[:200])
                 layers = None
@@ -413,6 +415,8 @@ def update_after_run(store: Any, report: RunReport, memory_limit: str | None = N
     try:
         return update(store, report, memory_limit)
     except Exception as err:
+        if type(err).__name__ == "InterruptException":  # DuckDB's Ctrl-C: the user's
+            raise KeyboardInterrupt from None
         why = str(err).splitlines()[0] if str(err) else type(err).__name__
         log.warning("sessions table not updated (%s); computed until the next run", why)
         return "failed"

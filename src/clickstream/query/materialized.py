@@ -82,6 +82,8 @@ def _replace(
             log.warning("the materialised %s differs from the view's columns; not used", view)
             return False
         con.execute(f"CREATE OR REPLACE VIEW {view} AS {sql}")
+    except duckdb.InterruptException:  # Ctrl-C inside a query: the user's, never swallowed
+        raise KeyboardInterrupt from None
     except duckdb.Error as err:
         log.warning("the materialised %s cannot be read (%s); not used", view,
                     str(err).splitlines()[0])  # fmt: skip
