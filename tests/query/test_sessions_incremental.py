@@ -368,3 +368,23 @@ def test_a_run_with_nothing_new_repairs_a_stale_table(tmp_path: Path, damage: st
         assert session.materialised == {}
     _etl(lake, first)  # already ingested: nothing new, yet the table is repaired
     assert_fresh_and_equal(lake)
+
+
+def test_the_materialised_columns_are_the_computed_views(tmp_path: Path) -> None:
+    """Readers compare the table with these constants, not with the views (cheaper): they must be
+    what the views' SQL gives over the clickstream table."""
+    from clickstream.lake.sessions_sql import VIEW_COLUMNS
+
+    lake = tmp_path / "lake"
+    _etl(lake, write_csv(tmp_path / "one.csv", _events(random.Random(31), 3, 6)))
+    expected = {"sessions": list(VIEW_COLUMNS)} | {v: rollups.view_columns(v) for v in ROLLUP_VIEWS}
+    with open_lake(lake) as session:
+        assert sorted(session.materialised) == sorted(expected)
+        for view, columns in expected.items():
+            _, computed_cols = run_query(session, f"DESCRIBE ({view_sql(view)})")
+            _, stored_cols = run_query(session, f"DESCRIBE {view}")
+            assert [tuple(c[:2]) for c in computed_cols] == [tuple(c) for c in columns], view
+            assert [tuple(c[:2]) for c in stored_cols] == [tuple(c) for c in columns], view
+        _, table = run_query(session, "DESCRIBE clickstream")
+    types = {c[0]: c[1] for c in table}
+    assert all(types[c] == t for c, t in st.EVENT_TYPES)

@@ -224,7 +224,7 @@ def rollup_paths(root: str, pointer: Pointer, view: str) -> list[str]:
 
 
 #: The page-view columns the table and its rollups read, with their DuckDB types.
-_EVENT_TYPES: tuple[tuple[str, str], ...] = (
+EVENT_TYPES: tuple[tuple[str, str], ...] = (
     ("anonymous_user_id", "VARCHAR"),
     ("event_id", "VARCHAR"),
     ("event_time", "TIMESTAMP"),
@@ -239,10 +239,10 @@ _EVENT_TYPES: tuple[tuple[str, str], ...] = (
 
 def _events_sql(files: list[str]) -> str:
     if not files:
-        empty = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in _EVENT_TYPES)
+        empty = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in EVENT_TYPES)
         return f"(SELECT {empty} WHERE FALSE)"
     return (
-        f"(SELECT {', '.join(c for c, _ in _EVENT_TYPES)} FROM read_parquet({sql_list(files)}, "
+        f"(SELECT {', '.join(c for c, _ in EVENT_TYPES)} FROM read_parquet({sql_list(files)}, "
         "hive_partitioning = false, union_by_name = true))"
     )
 
@@ -502,6 +502,7 @@ def after_compaction(store: Any, before: tuple[list[str], str] | None) -> None:
 
 
 __all__ = [
+    "EVENT_TYPES",
     "FOLDER",
     "LAYER_TYPES",
     "VIEW_COLUMNS",

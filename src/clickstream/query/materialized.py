@@ -19,6 +19,7 @@ from clickstream import s3
 from clickstream.errors import CorruptMetadataError
 from clickstream.lake import rollups
 from clickstream.lake import sessions_table as st
+from clickstream.lake.sessions_sql import VIEW_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,15 @@ def fresh_layers(root: str, table_files: list[str]) -> list[str] | None:
 
 
 def _replace(
-    con: Any, view: str, sql: str, files: list[str], layout: list[tuple[str, str]]
+    con: Any,
+    view: str,
+    sql: str,
+    files: list[str],
+    layout: list[tuple[str, str]],
+    columns: list[tuple[str, str]],
 ) -> bool:
     """Point ``view`` at ``sql`` when every file has the ``layout`` (DuckDB reads a list of files
-    with the first one's schema) and the result's columns and types are the computed view's."""
+    with the first one's schema) and the result has the view's ``columns`` and types."""
     import duckdb
 
     try:
@@ -76,9 +82,8 @@ def _replace(
         if bad is not None:
             log.warning("%s: not a file of the materialised %s; not used", bad, view)
             return False
-        computed = [tuple(r[:2]) for r in con.execute(f"DESCRIBE {view}").fetchall()]
         stored = [tuple(r[:2]) for r in con.execute(f"DESCRIBE {sql}").fetchall()]
-        if stored != computed:
+        if stored != [tuple(c) for c in columns]:
             log.warning("the materialised %s differs from the view's columns; not used", view)
             return False
         con.execute(f"CREATE OR REPLACE VIEW {view} AS {sql}")
@@ -108,17 +113,30 @@ def use_if_fresh(con: Any, root: str, table_files: list[str]) -> Materialised:
     """
     used = Materialised()
     pointer = fresh_pointer(root, table_files)
-    if pointer is None:
+    if pointer is None or not _table_as_built(con):
         return used
     layers = fresh_layers(root, table_files)
-    if layers and _replace(con, "sessions", st.live_sql(layers), layers, st.LAYER_TYPES):
+    live = st.live_sql(layers or [])
+    if layers and _replace(con, "sessions", live, layers, st.LAYER_TYPES, list(VIEW_COLUMNS)):
         used.views["sessions"] = layers
     for view in rollups.ROLLUPS:
         files = _rollup_files(root, pointer, view)
         sql = rollups.read_sql(view, files or [])
-        if files and _replace(con, view, sql, files, rollups.layer_columns(view)):
+        layout, columns = rollups.layer_columns(view), rollups.view_columns(view)
+        if files and _replace(con, view, sql, files, layout, columns):
             used.views[view] = files
     return used
+
+
+def _table_as_built(con: Any) -> bool:
+    """The page-view columns the table is built from have the types it was built with; then the
+    computed views' columns are the table's (``tests/query`` checks that against the views' SQL).
+    One description of ``clickstream`` instead of one per view (each binds every data file)."""
+    types = {r[0]: r[1] for r in con.execute("DESCRIBE clickstream").fetchall()}
+    if all(types.get(c) == t for c, t in st.EVENT_TYPES):
+        return True
+    log.warning("the clickstream table's columns are not those the sessions table was built from")
+    return False
 
 
 __all__ = ["Materialised", "fresh_layers", "fresh_pointer", "use_if_fresh"]
