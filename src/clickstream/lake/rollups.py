@@ -99,22 +99,29 @@ def write_base(con: Any, layer: str, events: str) -> None:
         _copy(con, _pairs(view, events), sibling(layer, view))
 
 
-def write_delta(con: Any, layer: str, old_layers: list[str], events: str, touched: str) -> None:
+def write_delta(con: Any, layer: str, old_layers: list[str], events: str, known: str) -> None:
     """Siblings of a run's delta: the run's pairs, ``new`` unless an older layer holds the pair.
 
-    ``touched`` is a table of the run's visitors: only their stored pairs are read.
+    ``known`` is a table of the run's visitors that have page views in the lake already (those
+    with stored sessions): only their stored pairs are read, and none when there are none.
     """
+    row = con.execute(f"SELECT count(*) FROM {known}").fetchone()
+    returning = bool(row and row[0])
     for view in ROLLUPS:
         keys = _keys(view)
         cols = ", ".join(keys)
+        run = (
+            f"SELECT {cols}, anonymous_user_id, count(*) AS pageviews FROM {events} "
+            f"GROUP BY {cols}, anonymous_user_id"
+        )
+        if not returning:  # no visitor of the run has a stored pair: every pair is new
+            _copy(con, f"SELECT *, TRUE AS new FROM ({run})", sibling(layer, view))
+            continue
         same = " AND ".join(f"r.{k} IS NOT DISTINCT FROM o.{k}" for k in keys)
         old = sql_list(sibling(p, view) for p in old_layers)
-        select = f"""WITH r AS (
-  SELECT {cols}, anonymous_user_id, count(*) AS pageviews FROM {events}
-  GROUP BY {cols}, anonymous_user_id
-), o AS (
+        select = f"""WITH r AS ({run}), o AS (
   SELECT DISTINCT {cols}, anonymous_user_id FROM read_parquet({old})
-  WHERE anonymous_user_id IN (SELECT anonymous_user_id FROM {touched})
+  WHERE anonymous_user_id IN (SELECT anonymous_user_id FROM {known})
 )
 SELECT {", ".join(f"r.{k}" for k in keys)}, r.anonymous_user_id, r.pageviews,
        o.anonymous_user_id IS NULL AS new

@@ -472,7 +472,9 @@ def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list
         "SELECT anonymous_user_id, session_id, session_start, rid, TRUE AS removed FROM affected"
     )
     delta = str(folder / _write(con, folder, len(layers), merge_sql(elements), removals))
-    rollups.write_delta(con, delta, layers, "new_events", "touched")
+    # Visitors with stored sessions are the only ones with stored (group, visitor) pairs.
+    con.execute("CREATE TEMP TABLE known AS SELECT DISTINCT anonymous_user_id FROM near")
+    rollups.write_delta(con, delta, layers, "new_events", "known")
     return [*layers, delta]
 
 
