@@ -103,3 +103,13 @@ class BrokerUnavailableError(StreamError):
     """The broker did not answer after bounded retries; nothing was lost, try again later."""
 
     retryable = True
+
+
+def is_interrupt(err: BaseException | None) -> bool:
+    """Ctrl-C as DuckDB reports it from inside a query: its InterruptException, or (DuckDB 1.5
+    from some calls) a RuntimeError 'Query interrupted'. Never a KeyboardInterrupt."""
+    if err is None:
+        return False
+    if type(err).__name__ == "InterruptException":
+        return True
+    return isinstance(err, RuntimeError) and str(err).startswith("Query interrupted")

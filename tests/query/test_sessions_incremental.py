@@ -285,7 +285,8 @@ def test_a_full_refresh_rebuilds_the_table_from_its_own_rows(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "tamper", ["missing", "symlink", "wrong schema", "retyped", "layer retyped", "older lake"]
+    "tamper",
+    ["missing", "symlink", "wrong schema", "retyped", "layer retyped", "garbage", "older lake"],
 )
 def test_a_damaged_or_missing_rollup_is_computed_and_rebuilt(tmp_path: Path, tamper: str) -> None:
     """Each rollup is checked on its own: the others (and sessions) still answer from the table."""
@@ -308,6 +309,8 @@ def test_a_damaged_or_missing_rollup_is_computed_and_rebuilt(tmp_path: Path, tam
 
         sql = "SELECT 'x' AS browser, 1 AS pageviews, TRUE AS new"
         duckdb.sql(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+    elif tamper == "garbage":
+        target.write_bytes(b"garbage\n")
     elif tamper in ("retyped", "layer retyped"):  # right names, one type changed, counts x10
         import duckdb
 
@@ -341,6 +344,16 @@ def test_a_stray_parquet_file_in_the_table_never_enters_it(tmp_path: Path) -> No
     data_file = next((lake / "clickstream").rglob("*.parquet"))
     stray = data_file.with_name(data_file.stem + ".copy.parquet")
     stray.write_bytes(data_file.read_bytes())
+    # Named like a writer's file, but not in the writer's form (month=01) or by no committed run.
+    month = data_file.parent
+    padded = month.with_name(f"month={int(month.name.split('=')[1]):02d}")
+    if padded != month:
+        padded.mkdir()
+        (padded / data_file.name).write_bytes(data_file.read_bytes())
+    (month / "20240101T000000Z-abcdef_0.parquet").write_bytes(data_file.read_bytes())
+    with open_lake(lake) as session:
+        _, rows = run_query(session, "SELECT count(*) FROM clickstream")
+    assert rows == [(12,)]
     (lake / st.FOLDER / "_current.json").unlink()  # the next run builds the table whole
     _etl(lake, write_csv(tmp_path / "two.csv", pool[12:]))
     assert_fresh_and_equal(lake)

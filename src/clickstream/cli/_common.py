@@ -13,12 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
-from clickstream.errors import ClickstreamError
+from clickstream.errors import ClickstreamError, is_interrupt
 
 #: Human output (tables, progress, errors) goes to stderr so stdout stays clean for data.
 err_console = Console(stderr=True)
 out_console = Console()
 _state = {"debug": False}
+INTERRUPTED = "interrupted; nothing was committed by the interrupted step"
 
 
 def configure(debug: bool) -> None:
@@ -62,12 +63,16 @@ class ErrorHandlingGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except ClickstreamError as err:
+            if is_interrupt(err.__cause__) or is_interrupt(err.__context__):
+                raise fail(INTERRUPTED, 130) from None
             if _state["debug"]:
                 raise
             raise fail(_one_line(str(err)), err.exit_code) from None
         except KeyboardInterrupt:
-            raise fail("interrupted; nothing was committed by the interrupted step", 130) from None
+            raise fail(INTERRUPTED, 130) from None
         except Exception as err:
+            if is_interrupt(err):  # Ctrl-C inside a DuckDB query
+                raise fail(INTERRUPTED, 130) from None
             if _state["debug"]:
                 raise
             detail = _one_line(f"{type(err).__name__}: {err}")

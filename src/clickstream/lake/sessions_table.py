@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from clickstream import s3
-from clickstream.errors import CorruptMetadataError
+from clickstream.errors import CorruptMetadataError, is_interrupt
 from clickstream.lake import rollups
 from clickstream.lake.faults import fault
 from clickstream.lake.layout import RUN_ID_PATTERN, TABLE
@@ -76,7 +76,8 @@ MAX_POINTER_BYTES = 16 * 1024 * 1024
 LAYER_NAME = re.compile(r"[0-9a-f]{20}\.parquet")
 #: A table file as writers name it, relative to the lake root (as ``query.session`` accepts it).
 TABLE_FILE = re.compile(
-    rf"{TABLE}/year=[0-9]{{1,4}}/month=[0-9]{{1,2}}/{RUN_ID_PATTERN.pattern}_[0-9]+\.parquet"
+    rf"{TABLE}/year=[1-9][0-9]{{0,3}}/month=(?:[1-9]|1[0-2])/"
+    rf"(?P<run>{RUN_ID_PATTERN.pattern})_(?:0|[1-9][0-9]*)\.parquet"
 )
 
 
@@ -104,9 +105,16 @@ Layout = list[tuple[str, str]]
 
 
 def writer_files(root: str, table_files: list[str]) -> list[str]:
-    """The table files a writer named (what queries read); a stray ``*.parquet`` is not one."""
+    """The table files a writer named, of committed runs (what queries read): a stray
+    ``*.parquet``, or one named like a writer's by a run with no report, is not one."""
     base = root.rstrip("/") + "/"
-    return [f for f in table_files if f.startswith(base) and TABLE_FILE.fullmatch(f[len(base) :])]
+    runs = set(committed_runs(root)) if not s3.is_s3(root) else None
+    out = []
+    for f in table_files:
+        match = TABLE_FILE.fullmatch(f[len(base) :]) if f.startswith(base) else None
+        if match and (runs is None or match["run"] in runs):
+            out.append(f)
+    return out
 
 
 def files_digest(root: str, table_files: list[str]) -> str:
@@ -351,7 +359,13 @@ def update(store: Any, report: RunReport, memory_limit: str | None = None) -> st
         if fresh_before:
             # Every file exactly as written (a reader refuses any other, so a file that is not
             # would never be repaired, and merging would cast it into the table).
-            bad = next((b for f, lay in old_files if (b := files_have_layout(con, f, lay))), None)
+            try:
+                found = (files_have_layout(con, f, lay) for f, lay in old_files)
+                bad = next((b for b in found if b is not None), None)
+            except duckdb.InterruptException:
+                raise
+            except duckdb.Error as err:  # not Parquet at all
+                bad = str(err).splitlines()[0]
             if bad is not None:
                 log.warning("%s: not a file of the sessions table; rebuilding it", bad)
                 fresh_before = False
@@ -415,7 +429,7 @@ def update_after_run(store: Any, report: RunReport, memory_limit: str | None = N
     try:
         return update(store, report, memory_limit)
     except Exception as err:
-        if type(err).__name__ == "InterruptException":  # DuckDB's Ctrl-C: the user's
+        if is_interrupt(err):  # DuckDB's Ctrl-C: the user's
             raise KeyboardInterrupt from None
         why = str(err).splitlines()[0] if str(err) else type(err).__name__
         log.warning("sessions table not updated (%s); computed until the next run", why)

@@ -29,6 +29,7 @@ from typing import Any
 from clickstream import s3
 from clickstream.errors import LakeError, QueryError
 from clickstream.lake.layout import REJECTED_TABLE, RUN_ID_PATTERN, TABLE
+from clickstream.lake.sessions_table import writer_files
 from clickstream.lake.store import LakeStore, open_store
 from clickstream.query import fence
 from clickstream.query.ddl import duckdb_statements
@@ -81,7 +82,10 @@ def base_tables(store: LakeStore) -> dict[str, str | list[str]]:
         pattern = _WRITER_NAMES.get(name)
         return pattern is None or bool(pattern.fullmatch(os.path.relpath(path, store.root)))
 
-    return {name: [f for f in files if kept(name, f)] for name, files in tables.items()}
+    out = {name: [f for f in files if kept(name, f)] for name, files in tables.items()}
+    # Table files also only of committed runs, in the writer's exact form (no 'month=01').
+    out[TABLE] = writer_files(store.root, out[TABLE])
+    return dict(out)
 
 
 def define_views(con: Any, tables: dict[str, str | list[str]]) -> None:
