@@ -207,11 +207,12 @@ def test_valid_engine_options_are_taken(tmp_path: Path) -> None:
 
 def test_an_unexpected_failure_is_still_one_line(tmp_path: Path) -> None:
     # A lake file that is not Parquet: whatever layer meets it, the user gets one line.
-    part = tmp_path / "lake" / "clickstream" / "year=2024" / "month=1"
-    part.mkdir(parents=True)
-    # Named as a writer names its files (others are not read at all).
-    (part / "20240101T000000Z-abcdef_0.parquet").write_bytes(b"not parquet")
+    # A committed run's own file, overwritten (files of no committed run are not read at all).
+    src = write_csv(tmp_path / "a.csv", ["u,http://a.com/p,1600000000,b,o,1x1"])
+    assert cli("etl", "-q", "-i", str(src), "-l", str(tmp_path / "lake")).returncode == 0
+    [data] = list((tmp_path / "lake" / "clickstream").rglob("*.parquet"))
+    data.write_bytes(b"not parquet")
     proc = cli("sql", "SELECT count(*) FROM clickstream", "--lake", str(tmp_path / "lake"))
-    assert_one_line_error(proc, "20240101T000000Z-abcdef_0.parquet")
+    assert_one_line_error(proc, data.name)
     debug = cli("--debug", "sql", "SELECT 1 FROM clickstream", "--lake", str(tmp_path / "lake"))
     assert debug.returncode != 0 and "Traceback" in debug.stderr

@@ -26,7 +26,15 @@ def test_sigint_inside_a_long_query_is_one_line_and_exit_130(tmp_path: Path) -> 
     lake = tmp_path / "lake"
     run_etl(EtlOptions(input=str(write_csv(tmp_path / "a.csv", lines)), lake=str(lake)))
     cmd = [sys.executable, "-m", "clickstream", "sql", "-l", str(lake), "-f", "csv", SLOW]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default even when the test runner was started in the background (where a
+    # shell ignores it, and the child would inherit that).
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     time.sleep(3)  # well inside the query (400^3 rows): start-up takes < 1 s
     assert proc.poll() is None, "the query ended before the interrupt"
     proc.send_signal(signal.SIGINT)

@@ -169,7 +169,9 @@ def test_lake_tolerates_older_schema_files(lake: Path) -> None:
     # A file from an earlier schema version (fewer columns) still reads, missing columns as NULL.
     import duckdb
 
-    old = lake / "clickstream" / "year=2023" / "month=12" / "20231201T000000Z-abcdef_0.parquet"
+    # Under a committed run's id (queries read only those), with a file number no run wrote.
+    run = sorted(p.stem for p in (lake / "_runs").glob("*.json"))[0]
+    old = lake / "clickstream" / "year=2023" / "month=12" / f"{run}_999.parquet"
     old.parent.mkdir(parents=True)
     duckdb.sql(
         f"COPY (SELECT 'old' AS event_id, 'zed' AS anonymous_user_id, "

@@ -27,6 +27,9 @@ def test_sigint_early_is_one_line_and_exit_130(demo_lake, tmp_path, delay):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # SIGINT at its default even under a runner started in the background (shells ignore it
+        # there, and the child would inherit that).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     assert proc.stdout.readline() == "ready\n"
