@@ -41,9 +41,6 @@ ROLLUPS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-#: Every page-view column a rollup groups by (what the maintenance reads from the lake).
-EVENT_COLUMNS: tuple[str, ...] = tuple(c for keys in ROLLUPS.values() for c, _ in keys)
-
 
 def sibling(layer: str | Path, view: str) -> str:
     """``…/<hex>.parquet`` -> ``…/<hex>.<view>.parquet``."""
@@ -152,7 +149,6 @@ def layer_columns(view: str) -> list[tuple[str, str]]:
 
 
 __all__ = [
-    "EVENT_COLUMNS",
     "ROLLUPS",
     "is_sibling_name",
     "layer_columns",

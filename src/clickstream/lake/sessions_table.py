@@ -232,17 +232,18 @@ def rollup_paths(root: str, pointer: Pointer, view: str) -> list[str]:
 
 
 #: The page-view columns the table and its rollups read, with their DuckDB types.
-EVENT_TYPES: tuple[tuple[str, str], ...] = (
-    ("anonymous_user_id", "VARCHAR"),
-    ("event_id", "VARCHAR"),
-    ("event_time", "TIMESTAMP"),
-    ("url_path", "VARCHAR"),
-    ("utm_source", "VARCHAR"),
-    ("utm_medium", "VARCHAR"),
-    ("utm_campaign", "VARCHAR"),
-    *((c, t) for keys in rollups.ROLLUPS.values() for c, t in keys if c not in
-      {"url_path", "utm_source", "utm_medium", "utm_campaign"}),
-)  # fmt: skip
+EVENT_TYPES: tuple[tuple[str, str], ...] = tuple(
+    {
+        "anonymous_user_id": "VARCHAR",
+        "event_id": "VARCHAR",
+        "event_time": "TIMESTAMP",
+        "url_path": "VARCHAR",
+        "utm_source": "VARCHAR",
+        "utm_medium": "VARCHAR",
+        "utm_campaign": "VARCHAR",
+        **{c: t for keys in rollups.ROLLUPS.values() for c, t in keys},
+    }.items()
+)
 
 
 def _events_sql(files: list[str]) -> str:

@@ -56,12 +56,19 @@ def fresh_pointer(root: str, table_files: list[str]) -> st.Pointer | None:
 def fresh_layers(root: str, table_files: list[str]) -> list[str] | None:
     """The sessions layer files when the table covers exactly this lake state, else None."""
     pointer = fresh_pointer(root, table_files)
-    if pointer is None:
-        return None
+    return None if pointer is None else _files(root, pointer, None)
+
+
+def _files(root: str, pointer: st.Pointer, view: str | None) -> list[str] | None:
+    """The sessions layers (``view`` None) or a rollup's siblings, each checked to be a regular
+    file of ``_sessions/``; None when one is not. A missing sibling is quiet: a lake from before
+    the rollups has none."""
     try:
-        return st.layer_paths(root, pointer)
+        if view is None:
+            return st.layer_paths(root, pointer)
+        return st.rollup_paths(root, pointer, view)
     except (CorruptMetadataError, OSError) as err:
-        log.warning("%s", err)
+        log.log(logging.WARNING if view is None else logging.DEBUG, "%s", err)
         return None
 
 
@@ -96,16 +103,6 @@ def _replace(
     return True
 
 
-def _rollup_files(root: str, pointer: st.Pointer, view: str) -> list[str] | None:
-    """The view's sibling files, each as checked as a layer; None when one is not there."""
-    try:
-        return st.rollup_paths(root, pointer, view)
-    except (CorruptMetadataError, OSError) as err:
-        # A lake from before the rollups (or a removed sibling): computed, quietly.
-        log.debug("%s", err)
-        return None
-
-
 def use_if_fresh(con: Any, root: str, table_files: list[str]) -> Materialised:
     """Point ``sessions`` and the rollup views of ``con`` at the table where fresh.
 
@@ -115,12 +112,12 @@ def use_if_fresh(con: Any, root: str, table_files: list[str]) -> Materialised:
     pointer = fresh_pointer(root, table_files)
     if pointer is None or not _table_as_built(con):
         return used
-    layers = fresh_layers(root, table_files)
+    layers = _files(root, pointer, None)
     live = st.live_sql(layers or [])
     if layers and _replace(con, "sessions", live, layers, st.LAYER_TYPES, list(VIEW_COLUMNS)):
         used.views["sessions"] = layers
     for view in rollups.ROLLUPS:
-        files = _rollup_files(root, pointer, view)
+        files = _files(root, pointer, view)
         sql = rollups.read_sql(view, files or [])
         layout, columns = rollups.layer_columns(view), rollups.view_columns(view)
         if files and _replace(con, view, sql, files, layout, columns):

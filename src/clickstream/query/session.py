@@ -51,10 +51,8 @@ CONNECT_CONFIG = {
 BATCH_ROWS = 10_000
 
 
+#: (The table's files are checked by ``writer_files``: the writer's exact form, committed runs.)
 _WRITER_NAMES = {
-    TABLE: re.compile(
-        rf"{TABLE}/year=[0-9]{{1,4}}/month=[0-9]{{1,2}}/{RUN_ID_PATTERN.pattern}_[0-9]+\.parquet"
-    ),
     REJECTED_TABLE: re.compile(rf"{REJECTED_TABLE}/{RUN_ID_PATTERN.pattern}(_[0-9]+)?\.parquet"),
 }
 
