@@ -177,3 +177,42 @@ def test_a_file_split_across_tasks_keeps_line_numbers(tmp_path: Path) -> None:
     duck, spark = _rejected(tmp_path / "duck"), _rejected(tmp_path / "spark")
     assert len(duck) > 1000 and duck == spark
     assert lake_rows(tmp_path / "duck") == lake_rows(tmp_path / "spark")
+
+
+def _report_counts(report) -> tuple:
+    return (
+        report.rows_read,
+        report.rows_written,
+        report.rows_duplicate,
+        [(p.year, p.month, p.rows) for p in report.partitions],
+    )
+
+
+def test_later_runs_dedupe_against_the_lake_as_duckdb(tmp_path: Path) -> None:
+    """Runs after the first: copies of stored rows, repeats within the run and new rows give the
+    same lake and counts on both engines; a run of nothing new writes nothing on both."""
+    first = generate(tmp_path / "a" / "day1.csv", 3_000, seed=11, bad_fraction=0.05)
+    fresh = generate(tmp_path / "b" / "new.csv", 400, seed=12, bad_fraction=0.05)
+    old_lines = first.read_text().splitlines()
+    new_lines = fresh.read_text().splitlines()
+    header = old_lines[0]
+    mixed = tmp_path / "c" / "mixed.csv"
+    mixed.parent.mkdir()
+    mixed.write_text("\n".join([header, *old_lines[1:700], *new_lines[1:], *new_lines[1:60]]) + "\n")
+    copies = tmp_path / "d" / "copies.csv"
+    copies.parent.mkdir()
+    copies.write_text("\n".join([header, *old_lines[900:1500], *old_lines[900:950]]) + "\n")
+    reports: dict[str, list] = {}
+    for engine in ("duckdb", "spark"):
+        lake = tmp_path / f"lake-{engine}"
+        reports[engine] = [
+            run_etl(EtlOptions(input=str(src), lake=lake, engine=engine))
+            for src in (first, mixed, copies)
+        ]
+    for duck, spark in zip(reports["duckdb"], reports["spark"], strict=True):
+        assert _report_counts(duck) == _report_counts(spark)
+    mixed_run, copies_run = reports["spark"][1], reports["spark"][2]
+    assert mixed_run.rows_duplicate > 650 and mixed_run.rows_written > 300
+    assert copies_run.rows_written == 0 and copies_run.partitions == []
+    assert copies_run.rows_duplicate > 600
+    assert lake_rows(tmp_path / "lake-duckdb") == lake_rows(tmp_path / "lake-spark")

@@ -87,14 +87,16 @@ def _missing_as_null() -> dict[str, str]:
 def _parsed(fx: SqlFunctions) -> dict[str, str]:
     # Plain string functions instead of one big capturing regex: several times faster, and exact
     # for every URL we keep (only http/https with '//' pass, so the scheme is text up to ':').
+    unsigned, dot = "ltrim(f_time, '+')", "'.'"
     return {
         "_time_numeric": fx.matches("f_time", TIME_RE),
         "_id_controls": fx.matches("f_anonymous_user_id", CONTROL_RE),
-        "_secs": "TRY_CAST(split_part(ltrim(f_time, '+'), '.', 1) AS BIGINT)",
-        "_frac": "rpad(substr(split_part(f_time, '.', 2), 1, 6), 6, '0')",
-        "_scheme": "split_part(f_url, ':', 1)",
-        "_w": f"TRY_CAST(regexp_extract(f_screen_resolution, '{SCREEN_RE}', 1) AS INTEGER)",
-        "_h": f"TRY_CAST(regexp_extract(f_screen_resolution, '{SCREEN_RE}', 2) AS INTEGER)",
+        "_secs": f"TRY_CAST({fx.split_part(unsigned, dot, 1)} AS BIGINT)",
+        "_frac": f"rpad(substr({fx.split_part('f_time', dot, 2)}, 1, 6), 6, '0')",
+        "_scheme": fx.split_part("f_url", "':'", 1),
+        # nullif: a failed TRY_CAST costs Spark a thrown exception, and '' (no match) is common.
+        "_w": f"TRY_CAST(nullif(regexp_extract(f_screen_resolution, '{SCREEN_RE}', 1), '') AS INTEGER)",  # noqa: E501
+        "_h": f"TRY_CAST(nullif(regexp_extract(f_screen_resolution, '{SCREEN_RE}', 2), '') AS INTEGER)",  # noqa: E501
     }
 
 
@@ -166,10 +168,10 @@ def _derived(fx: SqlFunctions) -> dict[str, str]:
     }
 
 
-def _param_parts() -> dict[str, str]:
+def _param_parts(fx: SqlFunctions) -> dict[str, str]:
     # key/value split on the first '='; a key without '=' has a NULL value.
     return {
-        "_raw_keys": "list_transform(_params, s -> split_part(s, chr(61), 1))",
+        "_raw_keys": f"list_transform(_params, s -> {fx.split_part('s', 'chr(61)', 1)})",
         "_raw_values": f"list_transform(_params, s -> {_VALUE})",
     }
 
@@ -193,15 +195,17 @@ def _host_check(fx: SqlFunctions) -> dict[str, str]:
     return {"_name_ok": fx.matches("_hostport", NAME_AUTHORITY_RE)}
 
 
-def _host_parts() -> dict[str, str]:
+def _host_parts(fx: SqlFunctions) -> dict[str, str]:
     # The long IPv6 pattern runs only on bracketed hosts (it would cost a quarter of the
     # contract's time on every row). A host name holds no ':', so once the name pattern has
     # matched, host and port split at the ':' (as the pattern's groups would, one regex run).
+    colon = "':'"
+
     def part(group: int, piece: int) -> str:
         return (
             f"CASE WHEN substr(_hostport, 1, 1) = '[' "
             f"THEN regexp_extract(_hostport, '{IPV6_AUTHORITY_RE}', {group}) "
-            f"WHEN _name_ok THEN split_part(_hostport, ':', {piece}) "
+            f"WHEN _name_ok THEN {fx.split_part('_hostport', colon, piece)} "
             "WHEN NOT _name_ok THEN '' END"
         )
 
@@ -214,7 +218,10 @@ def _validity(fx: SqlFunctions) -> dict[str, str]:
         "_url_ok": (
             "coalesce(lower(_scheme) IN ('http', 'https') AND _slashes AND _host <> '' "
             f"AND NOT {fx.matches('f_url', URL_FORBIDDEN_RE)} "
-            "AND (_port_text = '' OR TRY_CAST(_port_text AS INTEGER) BETWEEN 1 AND 65535), FALSE)"
+            # nullif although '' is tested first: Spark evaluates the repeated cast of BETWEEN
+            # before the OR, and a failed TRY_CAST costs it a thrown exception per row.
+            "AND (_port_text = '' OR TRY_CAST(nullif(_port_text, '') AS INTEGER) "
+            "BETWEEN 1 AND 65535), FALSE)"
         ),
     }
 
@@ -306,12 +313,12 @@ def contract_select(source: str, fx: SqlFunctions, passthrough: tuple[str, ...] 
     sql = _layer(sql, _missing_as_null())
     for layer in (
         _parsed(fx), _after_scheme(), _authority(), _split_fragment(), _split_query(),
-        _url_parts(), _path_query(), _derived(fx), _param_parts(), _param_decoded(fx),
+        _url_parts(), _path_query(), _derived(fx), _param_parts(fx), _param_decoded(fx),
         _pair_keys(fx),
     ):  # fmt: skip
         sql = _layer(sql, layer)
     sql = _layer(sql, _host_check(fx))
-    sql = _layer(sql, _host_parts())
+    sql = _layer(sql, _host_parts(fx))
     sql = _layer(sql, _validity(fx))
     outputs = _outputs(fx)
     cases = outputs.pop("reject_reason")
