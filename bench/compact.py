@@ -2,8 +2,9 @@
 
 Issue #11, target 4. The same rows reach two lakes: one in ``--runs`` small ETL runs into the
 same months (one file per run per month), one in a single run. Each view query is timed on the
-small-files lake before and after ``clickstream compact``, and on the one-run lake; the ratios are
-printed side by side (median of ``--repeat``, one session per lake, warm).
+small-files lake (``--auto-compact 0``) before and after ``clickstream compact``, on a third lake
+fed the same small runs with etl's automatic compaction (the default), and on the one-run lake;
+the ratios are printed side by side (median of ``--repeat``, one session per lake, warm).
 
 Usage: python bench/compact.py [--rows 1000000] [--runs 100] [--repeat 5]
 """
@@ -71,12 +72,17 @@ def main() -> None:
     args = parser.parse_args()
     with scratch("compact") as work:
         src = generate(work / "all.csv", args.rows, bad_fraction=0.0)
-        small, big = work / "small", work / "big"
+        small, big, auto = work / "small", work / "big", work / "auto"
+        auto_seconds = 0.0
         for part in split(src, args.runs, work / "parts"):
-            subprocess.run(etl_cmd(part, small), check=True)
+            subprocess.run(etl_cmd(part, small, "--auto-compact", "0"), check=True)
+            t0 = time.perf_counter()
+            subprocess.run(etl_cmd(part, auto), check=True)  # the default: --auto-compact 16
+            auto_seconds += time.perf_counter() - t0
         subprocess.run(etl_cmd(src, big), check=True)
         files_before = files_in(small)
         before = timings(small, args.repeat)
+        automatic = timings(auto, args.repeat)
         t0 = time.perf_counter()
         subprocess.run([*CLI, "compact", "-q", "-l", str(small)], check=True)
         compact_seconds = time.perf_counter() - t0
@@ -88,11 +94,16 @@ def main() -> None:
             f"{files_in(big)} from one run; compaction took {compact_seconds:.2f} s "
             "(fresh process)"
         )
-        print(f"{'query':<24}{'small files':>12}{'compacted':>12}{'one run':>10}"
-              f"{'small/one':>11}{'compacted/one':>15}")  # fmt: skip
+        print(
+            f"automatic (etl's default --auto-compact 16): {files_in(auto)} files; the "
+            f"{args.runs} runs took {auto_seconds:.2f} s in all, compactions included"
+        )
+        print(f"{'query':<24}{'small files':>12}{'compacted':>12}{'automatic':>12}{'one run':>10}"
+              f"{'small/one':>11}{'compacted/one':>15}{'auto/one':>10}")  # fmt: skip
         for name in QUERIES:
-            b, a, o = before[name], after[name], one_run[name]
-            print(f"{name:<24}{b:>11.3f}s{a:>11.3f}s{o:>9.3f}s{b / o:>10.2f}x{a / o:>14.2f}x")
+            b, a, u, o = before[name], after[name], automatic[name], one_run[name]
+            print(f"{name:<24}{b:>11.3f}s{a:>11.3f}s{u:>11.3f}s{o:>9.3f}s{b / o:>10.2f}x"
+                  f"{a / o:>14.2f}x{u / o:>9.2f}x")  # fmt: skip
     sys.stdout.flush()
 
 

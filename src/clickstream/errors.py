@@ -61,6 +61,10 @@ class LakeError(ClickstreamError):
     """The lake is missing, unreadable or inconsistent."""
 
 
+class LakeBusyError(LakeError):
+    """Another writer holds the lake's lock."""
+
+
 class InvariantError(LakeError):
     """A run's counts do not reconcile; the run is aborted before commit."""
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from clickstream.cli._common import err_console, progress_bar
+from clickstream.lake.layout import AUTO_COMPACT_FILES
 from clickstream.lake.report import RunReport
+
+if TYPE_CHECKING:
+    from clickstream.engines.base import Progress
+    from clickstream.lake.compact import CompactionResult
 
 
 def render_report(report: RunReport) -> Table:
@@ -48,10 +55,19 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(
             None, "--threads", help="DuckDB worker threads (default or 0: all cores)."
         ),
+        auto_compact: int = typer.Option(
+            AUTO_COMPACT_FILES,
+            "--auto-compact",
+            help="Compact a partition written to once it holds this many runs' files (0: off).",
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
     ) -> None:
         """Validate, clean and enrich raw clickstream CSV into the partitioned Parquet lake."""
+        from clickstream.errors import ConfigError
         from clickstream.pipeline import EtlOptions, run_etl
+
+        if auto_compact < 0 or auto_compact == 1:
+            raise ConfigError(f"invalid --auto-compact {auto_compact} (0 for off, or 2 or more)")
 
         options = EtlOptions(
             input=input,
@@ -64,6 +80,7 @@ def register(app: typer.Typer) -> None:
         )
         with progress_bar(not quiet) as progress:
             report = run_etl(options, progress)
+            compaction = _compact_after(report, auto_compact, progress)
         if quiet:
             return
         if report.input_files:
@@ -82,6 +99,36 @@ def register(app: typer.Typer) -> None:
             err_console.print(line, markup=False, highlight=False, soft_wrap=True)
         if report.input_files:
             err_console.print(f"report: {report.lake}/_runs/{report.run_id}.json")
+        if compaction is not None and compaction.run_id is not None:
+            files = sum(p.files_before for p in compaction.partitions)
+            err_console.print(
+                f"compacted {len(compaction.partitions)} partition(s): {files:,} files -> "
+                f"{len(compaction.partitions)} (run {compaction.run_id})"
+            )
+
+
+def _compact_after(
+    report: RunReport, min_files: int, progress: Progress
+) -> CompactionResult | None:
+    """The run's partitions compacted once they hold ``min_files`` runs' files.
+
+    The run is committed by now: a failure here says so (the next run or ``compact`` catches
+    up), and a lake another writer has just locked is left for that writer's run.
+    """
+    from clickstream.errors import ClickstreamError, LakeBusyError, LakeError
+    from clickstream.lake.compact import compact
+
+    touched = [(p.year, p.month) for p in report.partitions]
+    if not min_files or not touched:
+        return None
+    try:
+        return compact(report.lake, min_files, progress, touched=touched)
+    except LakeBusyError:
+        return None
+    except ClickstreamError as err:
+        raise LakeError(
+            f"run {report.run_id} is committed, but compacting after it failed: {err}"
+        ) from err
 
 
 def not_read_lines(report: RunReport) -> list[str]:

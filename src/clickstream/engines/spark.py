@@ -59,7 +59,10 @@ SESSION_CONF = {
 #: The JVM of a session we start ourselves (local mode, where driver and executor are one).
 #: The contract's whole-stage code is one method beyond HotSpot's 8000-byte limit for JIT
 #: compilation, so by default it runs interpreted: compiling it halves the contract's time.
-LOCAL_JVM_CONF = {"spark.driver.extraJavaOptions": "-XX:-DontCompileHugeMethods", "spark.driver.memory": "3g"}
+LOCAL_JVM_CONF = {
+    "spark.driver.extraJavaOptions": "-XX:-DontCompileHugeMethods",
+    "spark.driver.memory": "3g",
+}
 
 #: The contract in Spark SQL, rendered once per process.
 _CONTRACT_CACHE: dict[str, str] = {}

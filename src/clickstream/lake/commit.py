@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from clickstream.errors import CorruptMetadataError, LakeError
+from clickstream.errors import CorruptMetadataError, LakeBusyError, LakeError
 from clickstream.lake import metadata
 from clickstream.lake.faults import FAULT_ENV, fault
 from clickstream.lake.layout import LakeLayout
@@ -91,7 +91,7 @@ def lake_lock(layout: LakeLayout) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
-            raise LakeError(f"{layout.root}: another run is writing to this lake") from err
+            raise LakeBusyError(f"{layout.root}: another run is writing to this lake") from err
         yield
 
 

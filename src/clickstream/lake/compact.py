@@ -85,6 +85,33 @@ def plan(store: LakeStore, min_files: int) -> dict[tuple[int, int], list[str]]:
     return {k: sorted(v) for k, v in sorted(groups.items()) if len(v) >= min_files}
 
 
+def _owner(store: LakeStore, path: str) -> str:
+    match = _TABLE_FILE.fullmatch(_relative(store, path))
+    return match.group(3) if match else ""
+
+
+def tiered_plan(
+    store: LakeStore, touched: list[tuple[int, int]], min_files: int, compactions: set[str]
+) -> dict[tuple[int, int], list[str]]:
+    """What a run compacts after itself, in two tiers, so its cost follows its input.
+
+    A touched partition's files written by runs are merged once there are ``min_files`` of
+    them; the files earlier compactions wrote are left alone until they would number
+    ``min_files`` too, and only then is the whole partition merged. A partition so holds fewer
+    than ``2 * min_files`` files, and an automatic compaction rewrites at most ``min_files``
+    runs' output (the whole month only every ``min_files``-th time).
+    """
+    groups: dict[tuple[int, int], list[str]] = {}
+    for year, month in sorted(set(touched)):
+        files = [f for f in store.partition_files(year, month) if _owner(store, f)]
+        runs = [f for f in files if _owner(store, f) not in compactions]
+        if len(runs) < min_files:
+            continue
+        merged = len(files) - len(runs)
+        groups[(year, month)] = sorted(files if merged + 1 >= min_files else runs)
+    return groups
+
+
 def _rewrite(
     store: LakeStore,
     groups: dict[tuple[int, int], list[str]],
@@ -175,11 +202,15 @@ def _commit_s3(store: LakeStore, run_id: str, staging: Path, report: RunReport,
 
 
 def compact(
-    lake: str, min_files: int = DEFAULT_MIN_FILES, progress: Progress = no_progress
+    lake: str,
+    min_files: int = DEFAULT_MIN_FILES,
+    progress: Progress = no_progress,
+    touched: list[tuple[int, int]] | None = None,
 ) -> CompactionResult:
     """Rewrite every partition with at least ``min_files`` table files into one file.
 
     Idempotent: a second call finds every partition at one file and writes nothing.
+    ``touched``: the partitions a run just wrote, compacted by ``tiered_plan`` instead.
     """
     if isinstance(min_files, bool) or min_files < 2:
         raise ConfigError(f"invalid --min-files {min_files} (2 or more)")
@@ -189,8 +220,12 @@ def compact(
     with store.lock():
         store.recover()
         # Refuses, like a run, while any run report is invalid.
-        store.reports()
-        groups = plan(store, min_files)
+        reports = store.reports()
+        if touched is None:
+            groups = plan(store, min_files)
+        else:
+            compactions = {r.run_id for r in reports if r.engine == ENGINE}
+            groups = tiered_plan(store, touched, min_files, compactions)
         if not groups:
             result.seconds = round(time.perf_counter() - started, 3)
             return result
@@ -230,4 +265,11 @@ def compact(
     return result
 
 
-__all__ = ["DEFAULT_MIN_FILES", "CompactionResult", "PartitionCompaction", "compact", "plan"]
+__all__ = [
+    "DEFAULT_MIN_FILES",
+    "CompactionResult",
+    "PartitionCompaction",
+    "compact",
+    "plan",
+    "tiered_plan",
+]

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+#: ``clickstream etl`` compacts a partition it wrote to once this many runs' files are there
+#: (``lake.compact.tiered_plan``).
+AUTO_COMPACT_FILES = 16
+
 #: ``datetime.UTC`` is 3.11; the Spark job runs on EMR 7's Python 3.9.
 UTC = timezone.utc  # noqa: UP017
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from clickstream import s3
-from clickstream.errors import LakeError
+from clickstream.errors import LakeBusyError, LakeError
 from clickstream.lake import metadata
 from clickstream.lake.commit import data_files
 from clickstream.lake.faults import fault
@@ -128,10 +128,11 @@ class S3Lake:
                 ):
                     raise LakeError(f"{self.root}: cannot lock ({s3.error_message(err)})") from err
                 if not self._stale(key):
-                    raise LakeError(f"{self.root}: another run is writing to this lake") from err
+                    busy = f"{self.root}: another run is writing to this lake"
+                    raise LakeBusyError(busy) from err
                 self._delete([key])
         else:
-            raise LakeError(f"{self.root}: another run is writing to this lake")
+            raise LakeBusyError(f"{self.root}: another run is writing to this lake")
         try:
             yield
         finally:
