@@ -198,7 +198,8 @@ def test_later_runs_dedupe_against_the_lake_as_duckdb(tmp_path: Path) -> None:
     header = old_lines[0]
     mixed = tmp_path / "c" / "mixed.csv"
     mixed.parent.mkdir()
-    mixed.write_text("\n".join([header, *old_lines[1:700], *new_lines[1:], *new_lines[1:60]]) + "\n")
+    lines = [header, *old_lines[1:700], *new_lines[1:], *new_lines[1:60]]
+    mixed.write_text("\n".join(lines) + "\n")
     copies = tmp_path / "d" / "copies.csv"
     copies.parent.mkdir()
     copies.write_text("\n".join([header, *old_lines[900:1500], *old_lines[900:950]]) + "\n")
@@ -216,3 +217,13 @@ def test_later_runs_dedupe_against_the_lake_as_duckdb(tmp_path: Path) -> None:
     assert copies_run.rows_written == 0 and copies_run.partitions == []
     assert copies_run.rows_duplicate > 600
     assert lake_rows(tmp_path / "lake-duckdb") == lake_rows(tmp_path / "lake-spark")
+
+
+def test_a_local_session_jit_compiles_the_contract() -> None:
+    """The contract's generated method is past HotSpot's size limit for JIT compilation: a local
+    session we start passes the flag that lifts it (else the contract runs interpreted)."""
+    from clickstream.engines.spark import get_session
+
+    jvm = get_session().sparkContext._jvm
+    args = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+    assert "-XX:-DontCompileHugeMethods" in args
