@@ -139,9 +139,10 @@ def test_compaction_is_idempotent_and_runs_continue(lake: Path, tmp_path: Path) 
 
 def test_min_files_threshold(lake: Path) -> None:
     store = open_store(str(lake))
-    counts = {k: len(v) for k, v in plan(store, 2).items()}
+    runs = {r.run_id for r in store.reports()}
+    counts = {k: len(v) for k, v in plan(store, 2, runs).items()}
     high = max(counts.values())
-    assert plan(store, high + 1) == {}
+    assert plan(store, high + 1, runs) == {}
     assert compact(str(lake), min_files=high + 1).run_id is None
     with pytest.raises(ConfigError):
         compact(str(lake), min_files=1)

@@ -98,6 +98,9 @@ def repl(session: Any, fmt: str) -> None:
             print_result(session, sql, fmt)
         except ClickstreamError as err:
             _error(err)
+            if session.stale():
+                session.reopen()
+                err_console.print("reopened the session on the lake as it is now", markup=False)
     if readline is not None:
         try:
             readline.write_history_file(HISTORY)

@@ -38,6 +38,7 @@ from clickstream.engines.duckdb_rejects import (
 )
 from clickstream.errors import ConfigError, EngineError, InputError
 from clickstream.integrity import MAX_RECORD_BYTES
+from clickstream.lake.files import lake_runs, writer_files
 from clickstream.lake.index import ID_COLUMNS, dedupe_sources
 from clickstream.lake.layout import INDEX
 from clickstream.sources import SourceFile
@@ -317,9 +318,11 @@ class _Stager:
         lake = self.request.lake
         index: list[str] = []
         whole: list[str] = []
+        runs = lake_runs(lake.root)
         for year, month in self.con.execute("SELECT DISTINCT year, month FROM keys").fetchall():
             use_index, read_whole = dedupe_sources(
-                lake.partition_files(year, month), lake.index_files(year, month)
+                writer_files(lake.root, lake.partition_files(year, month), runs),
+                lake.index_files(year, month),
             )
             index += use_index
             whole += read_whole

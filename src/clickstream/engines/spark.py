@@ -433,7 +433,13 @@ class _SparkStager:
     def _existing_ids(self, touched: list[tuple[int, int]]) -> DataFrame | None:
         if not self.request.dedupe_against_lake:
             return None
-        files = [f for y, m in touched for f in self.request.lake.partition_files(y, m)]
+        from clickstream.lake.files import lake_runs, writer_files
+
+        lake = self.request.lake
+        runs = lake_runs(lake.root)
+        files = [
+            f for y, m in touched for f in writer_files(lake.root, lake.partition_files(y, m), runs)
+        ]
         if not files:
             return None
         return self.spark.read.parquet(*files).select("event_id").distinct()

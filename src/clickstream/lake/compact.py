@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -33,7 +32,8 @@ from clickstream.engines.base import Progress, no_progress
 from clickstream.errors import ConfigError, InvariantError
 from clickstream.lake import sessions_table
 from clickstream.lake.faults import fault
-from clickstream.lake.layout import RUN_ID_PATTERN, TABLE, UTC, LakeLayout, new_run_id
+from clickstream.lake.files import table_match, writer_files
+from clickstream.lake.layout import TABLE, UTC, LakeLayout, new_run_id
 from clickstream.lake.report import RunReport
 from clickstream.lake.store import LakeStore, LocalLake, open_store
 
@@ -42,11 +42,6 @@ log = logging.getLogger(__name__)
 #: A partition with at least this many table files is rewritten into one.
 DEFAULT_MIN_FILES = 2
 ENGINE = "compact"
-
-#: A table file as writers name it, relative to the lake root: (year, month, run id).
-_TABLE_FILE = re.compile(
-    rf"{TABLE}/year=([0-9]{{1,4}})/month=([0-9]{{1,2}})/({RUN_ID_PATTERN.pattern})_[0-9]+\.parquet"
-)
 
 
 @dataclass
@@ -72,26 +67,36 @@ def _relative(store: LakeStore, path: str) -> str:
     return path[len(root) :]
 
 
-def plan(store: LakeStore, min_files: int) -> dict[tuple[int, int], list[str]]:
+def _lake_files(
+    store: LakeStore, files: list[str], runs: set[str]
+) -> dict[str, tuple[int, int, str]]:
+    """path -> (year, month, run id) of the files that are the lake (``lake.files``): a stray
+    file, or one named like a writer's by a run with no report, is neither read nor deleted."""
+    out = {}
+    for path in writer_files(store.root, files, runs):
+        match = table_match(store.root, path)
+        assert match is not None
+        out[path] = (int(match["year"]), int(match["month"]), match["run"])
+    return out
+
+
+def plan(store: LakeStore, min_files: int, runs: set[str]) -> dict[tuple[int, int], list[str]]:
     """The partitions to rewrite: (year, month) -> their table files (paths or URIs).
 
-    Only files named as writers name them count (a stray file is neither read nor deleted).
+    ``runs``: the committed run ids; only their writer-named files count.
     """
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
-    for path in store.table_files():
-        match = _TABLE_FILE.fullmatch(_relative(store, path))
-        if match:
-            groups[(int(match.group(1)), int(match.group(2)))].append(path)
+    for path, (year, month, _) in _lake_files(store, store.table_files(), runs).items():
+        groups[(year, month)].append(path)
     return {k: sorted(v) for k, v in sorted(groups.items()) if len(v) >= min_files}
 
 
-def _owner(store: LakeStore, path: str) -> str:
-    match = _TABLE_FILE.fullmatch(_relative(store, path))
-    return match.group(3) if match else ""
-
-
 def tiered_plan(
-    store: LakeStore, touched: list[tuple[int, int]], min_files: int, compactions: set[str]
+    store: LakeStore,
+    touched: list[tuple[int, int]],
+    min_files: int,
+    runs: set[str],
+    compactions: set[str],
 ) -> dict[tuple[int, int], list[str]]:
     """What a run compacts after itself, in two tiers, so its cost follows its input.
 
@@ -103,12 +108,12 @@ def tiered_plan(
     """
     groups: dict[tuple[int, int], list[str]] = {}
     for year, month in sorted(set(touched)):
-        files = [f for f in store.partition_files(year, month) if _owner(store, f)]
-        runs = [f for f in files if _owner(store, f) not in compactions]
-        if len(runs) < min_files:
+        owners = _lake_files(store, store.partition_files(year, month), runs)
+        runs_files = [f for f, (_, _, run) in owners.items() if run not in compactions]
+        if len(runs_files) < min_files:
             continue
-        merged = len(files) - len(runs)
-        groups[(year, month)] = sorted(files if merged + 1 >= min_files else runs)
+        merged = len(owners) - len(runs_files)
+        groups[(year, month)] = sorted(owners if merged + 1 >= min_files else runs_files)
     return groups
 
 
@@ -221,11 +226,12 @@ def compact(
         store.recover()
         # Refuses, like a run, while any run report is invalid.
         reports = store.reports()
+        runs = {r.run_id for r in reports}
         if touched is None:
-            groups = plan(store, min_files)
+            groups = plan(store, min_files, runs)
         else:
             compactions = {r.run_id for r in reports if r.engine == ENGINE}
-            groups = tiered_plan(store, touched, min_files, compactions)
+            groups = tiered_plan(store, touched, min_files, runs, compactions)
         if not groups:
             result.seconds = round(time.perf_counter() - started, 3)
             return result
@@ -235,7 +241,12 @@ def compact(
         )
         deletes = [_relative(store, f) for files in groups.values() for f in files]
         report.compacted_runs = sorted(
-            {m.group(3) for rel in deletes if (m := _TABLE_FILE.fullmatch(rel))}
+            {
+                m["run"]
+                for files in groups.values()
+                for f in files
+                if (m := table_match(store.root, f))
+            }
         )
         staging = store.new_staging(run_id)
         try:

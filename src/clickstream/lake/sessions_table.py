@@ -45,7 +45,8 @@ from clickstream import s3
 from clickstream.errors import CorruptMetadataError, is_interrupt
 from clickstream.lake import rollups
 from clickstream.lake.faults import fault
-from clickstream.lake.layout import RUN_ID_PATTERN, TABLE
+from clickstream.lake.files import committed_runs, writer_files
+from clickstream.lake.layout import RUN_ID_PATTERN
 from clickstream.lake.report import RunReport
 from clickstream.lake.sessions_sql import (
     LAYER_COLUMNS,
@@ -74,11 +75,6 @@ MAX_POINTER_LAYERS = 1024
 #: Largest pointer read back (a lake of ~100k runs fits).
 MAX_POINTER_BYTES = 16 * 1024 * 1024
 LAYER_NAME = re.compile(r"[0-9a-f]{20}\.parquet")
-#: A table file as writers name it, relative to the lake root (as ``query.session`` accepts it).
-TABLE_FILE = re.compile(
-    rf"{TABLE}/year=[1-9][0-9]{{0,3}}/month=(?:[1-9]|1[0-2])/"
-    rf"(?P<run>{RUN_ID_PATTERN.pattern})_(?:0|[1-9][0-9]*)\.parquet"
-)
 
 
 @dataclass(frozen=True)
@@ -91,30 +87,8 @@ class Pointer:
 # ---------------------------------------------------------------------------- state and pointer
 
 
-def committed_runs(root: str) -> list[str]:
-    """Run ids with a report in ``_runs/`` (committed runs), sorted."""
-    runs = Path(root) / "_runs"
-    if not runs.is_dir():
-        return []
-    names = (p.name for p in runs.iterdir() if p.name.endswith(".json"))
-    return sorted(n[:-5] for n in names if RUN_ID_PATTERN.fullmatch(n[:-5]))
-
-
 #: A file's columns and DuckDB types, in order.
 Layout = list[tuple[str, str]]
-
-
-def writer_files(root: str, table_files: list[str]) -> list[str]:
-    """The table files a writer named, of committed runs (what queries read): a stray
-    ``*.parquet``, or one named like a writer's by a run with no report, is not one."""
-    base = root.rstrip("/") + "/"
-    runs = set(committed_runs(root)) if not s3.is_s3(root) else None
-    out = []
-    for f in table_files:
-        match = TABLE_FILE.fullmatch(f[len(base) :]) if f.startswith(base) else None
-        if match and (runs is None or match["run"] in runs):
-            out.append(f)
-    return out
 
 
 def files_digest(root: str, table_files: list[str]) -> str:

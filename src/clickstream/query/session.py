@@ -134,12 +134,17 @@ class LakeSession:
     def __init__(
         self, lake: str | os.PathLike[str], allow_paths: Sequence[str | os.PathLike[str]] = ()
     ) -> None:
+        self._location = os.fspath(lake)
+        self._allow_paths = tuple(allow_paths)
+        self._open()
+
+    def _open(self) -> None:
         import duckdb
 
-        location = os.fspath(lake)
+        location = self._location
         store = open_store(location)
         check_readable(store, location)
-        folders, files = _allowed(allow_paths)
+        folders, files = _allowed(self._allow_paths)
         tables = base_tables(store)
         check_readable(store, location)  # again: a commit that began while we listed files
         # Spill space for big sorts: private, removed on close (and at exit, whatever happens).
@@ -150,12 +155,33 @@ class LakeSession:
         """The materialised sessions table's files when ``sessions`` reads it (else computed)."""
         self.materialised: dict[str, list[str]] = {}
         """View -> the table files it reads, for each view answered from the materialised table."""
+        self._listed: list[str] = []
+        """The lake's files this session reads (local lakes): gone ones mean the lake changed."""
         try:
             self._configure(store, tables, folders, files)
         except BaseException:
             self.close()
             raise
         self.table_functions = fence.table_function_names(self.con)
+
+    def stale(self) -> bool:
+        """True when files this session listed are gone: a compaction or a ``--full-refresh``
+        run replaced them after it opened (the session then answers nothing until reopened)."""
+        return any(not os.path.exists(p) for p in self._listed)
+
+    def reopen(self) -> None:
+        """Lists the lake again (after :meth:`stale`): the same session, on the lake as it is."""
+        self.close()
+        self._open()
+
+    def _error(self, err: Exception) -> QueryError:
+        if self.stale():
+            return QueryError(
+                "the lake changed while this session was open: files it had listed were "
+                "replaced (by `clickstream compact`, a run's automatic compaction or a "
+                "--full-refresh run); run the query again"
+            )
+        return QueryError(_message(err))
 
     def _configure(
         self,
@@ -179,6 +205,8 @@ class LakeSession:
             self.sessions_layers = used.views.get("sessions", [])
             data.append(used.files)
         allowed_files = [p for group in data for p in group] + files
+        if not s3.is_s3(store.root):
+            self._listed = [p for group in data for p in group]
         con.execute(f"SET temp_directory = {sql_literal(self._spill)}")
         con.execute(f"SET allowed_paths = {sql_list(allowed_files)}")
         con.execute(f"SET allowed_directories = {sql_list(folders)}")
@@ -198,7 +226,7 @@ class LakeSession:
             for statement in statements:
                 result = self.con.execute(statement.sql)
         except duckdb.Error as err:
-            raise QueryError(_message(err)) from None
+            raise self._error(err) from None
         return result
 
     def sql(self, sql: str) -> Any:
@@ -211,7 +239,7 @@ class LakeSession:
         try:
             return self.con.sql(statements[0].sql)
         except duckdb.Error as err:
-            raise QueryError(_message(err)) from None
+            raise self._error(err) from None
 
     def batches(self, sql: str, rows: int = BATCH_ROWS) -> tuple[list[str], Iterator[Any]]:
         """Column names and an iterator of Arrow record batches of the last statement."""
@@ -221,8 +249,17 @@ class LakeSession:
         try:
             reader = result.to_arrow_reader(rows)
         except duckdb.Error as err:
-            raise QueryError(_message(err)) from None
-        return list(reader.schema.names), _guarded(reader)
+            raise self._error(err) from None
+        return list(reader.schema.names), self._guarded(reader)
+
+    def _guarded(self, reader: Any) -> Iterator[Any]:
+        import duckdb
+        import pyarrow as pa
+
+        try:
+            yield from reader
+        except (duckdb.Error, pa.ArrowException) as err:
+            raise self._error(err) from None
 
     def close(self) -> None:
         con = getattr(self, "con", None)
@@ -235,16 +272,6 @@ class LakeSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _guarded(reader: Any) -> Iterator[Any]:
-    import duckdb
-    import pyarrow as pa
-
-    try:
-        yield from reader
-    except (duckdb.Error, pa.ArrowException) as err:
-        raise QueryError(_message(err)) from None
 
 
 def _message(err: Exception) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clickstream.errors import LakeError, StreamError
+from clickstream.lake.files import writer_files
 from clickstream.stream.identity import claim_for_publish
 from clickstream.stream.prefetch import ReadAhead
 from clickstream.stream.records import encode_sql
@@ -177,7 +178,13 @@ def run_source(store: Any, reports: list[Any], run_id: str) -> RunSource | None:
     report = reports[order.index(run_id)] if run_id in order else None
     if report is None or any(r.full_refresh for r in reports[order.index(run_id) + 1 :]):
         return None
-    files = sorted(f for p in report.partitions for f in store.partition_files(p.year, p.month))
+    files = sorted(
+        writer_files(
+            store.root,
+            [f for p in report.partitions for f in store.partition_files(p.year, p.month)],
+            set(order),
+        )
+    )
     return RunSource(files, sorted({f.path for f in report.input_files}))
 
 

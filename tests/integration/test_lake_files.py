@@ -1,0 +1,108 @@
+"""Files in the table folder that are not the lake are read by nobody.
+
+The lake is the writer-named files of committed runs. Planted here: a copy of a run's file
+named like a writer's under a run id with no report (as a run killed before its commit could
+not leave one, but a careless copy or an attacker can), a non-Parquet file with such a name, and
+a plain stray file. Attacked: `clickstream compact` and `etl --auto-compact` must neither merge
+them in (their rows would enter the lake, a copy twice) nor delete them; a run's duplicate check
+must not drop new rows because a planted file holds their ids (the rows would be lost: queries
+never see the planted file), nor fail on a planted file that is not Parquet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from clickstream.generate import generate
+from clickstream.pipeline import EtlOptions, run_etl
+from tests.integration.test_compact import answers, cli, small_runs
+
+GHOST = "20200101T000000Z-aaaaaa"
+BROKEN = "20200101T000000Z-bbbbbb"
+
+
+def _digests(lake: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(lake)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((lake / "clickstream").rglob("*"))
+        if p.is_file()
+    }
+
+
+def _plant(lake: Path, source: Path | None = None) -> dict[str, str]:
+    """Plants the three files in every partition; returns their digests."""
+    for month in sorted((lake / "clickstream").glob("year=*/month=*")):
+        original = source or sorted(month.glob("*.parquet"))[0]
+        shutil.copyfile(original, month / f"{GHOST}_0.parquet")
+        (month / f"{BROKEN}_0.parquet").write_bytes(b"not a parquet file\n")
+        shutil.copyfile(original, month / "stray.parquet")
+    return {k: v for k, v in _digests(lake).items() if GHOST in k or BROKEN in k or "stray" in k}
+
+
+def _still_there(lake: Path, planted: dict[str, str]) -> None:
+    now = _digests(lake)
+    assert {k: now.get(k) for k in planted} == planted
+
+
+def test_compact_neither_merges_nor_deletes_files_of_no_committed_run(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    small_runs(tmp_path, lake, 4)
+    before = answers(lake)
+    planted = _plant(lake)
+    assert answers(lake) == before  # queries never read them
+    proc = cli("compact", "-l", str(lake))
+    assert proc.returncode == 0, proc.stderr
+    assert "compacted 12 partition(s): 36 files -> 12" in proc.stderr
+    _still_there(lake, planted)
+    assert answers(lake) == before
+    # The compacted partitions hold one lake file each beside the planted ones.
+    for month in (lake / "clickstream").glob("year=*/month=*"):
+        lake_files = [p for p in month.glob("*.parquet") if p.name not in
+                      {f"{GHOST}_0.parquet", f"{BROKEN}_0.parquet", "stray.parquet"}]  # fmt: skip
+        assert len(lake_files) == 1, sorted(p.name for p in month.iterdir())
+
+
+def test_auto_compaction_leaves_them_alone_too(tmp_path: Path) -> None:
+    lake, plain = tmp_path / "lake", tmp_path / "plain"
+    inputs = [generate(tmp_path / f"in{i}" / "p.csv", 200, seed=40 + i) for i in range(4)]
+    for src in inputs[:2]:
+        for target in (lake, plain):
+            assert cli("etl", "-q", "-i", str(src), "-l", str(target)).returncode == 0
+    planted = _plant(lake)
+    for src in inputs[2:]:
+        proc = cli("etl", "-q", "-i", str(src), "-l", str(lake), "--auto-compact", "2")
+        assert proc.returncode == 0, proc.stderr
+        assert (
+            cli("etl", "-q", "-i", str(src), "-l", str(plain), "--auto-compact", "0").returncode
+            == 0
+        )
+    assert any(r.name.endswith(".json") for r in (lake / "_runs").iterdir())
+    compactions = [p for p in (lake / "_runs").glob("*.json") if b'"compact"' in p.read_bytes()]
+    assert compactions, "auto compaction ran"
+    _still_there(lake, planted)
+    assert answers(lake) == answers(plain)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_a_planted_copy_of_new_rows_does_not_make_them_duplicates(
+    tmp_path: Path, engine: str
+) -> None:
+    src = generate(tmp_path / "in" / "p.csv", 400, seed=7)
+    scratch, lake = tmp_path / "scratch", tmp_path / "lake"
+    expected = run_etl(EtlOptions(input=str(src), lake=scratch))
+    # The lake already holds other rows in the same months, and planted copies of src's rows.
+    small_runs(tmp_path, lake, 2)
+    for copy in sorted((scratch / "clickstream").rglob("*.parquet")):
+        month = lake / copy.parent.relative_to(scratch)
+        month.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(copy, month / f"{GHOST}_0.parquet")
+        (month / f"{BROKEN}_0.parquet").write_bytes(b"not a parquet file\n")
+    before = answers(lake)[0][0][0]
+    report = run_etl(EtlOptions(input=str(src), lake=lake, engine=engine))
+    assert report.rows_written == expected.rows_written > 0
+    assert report.rows_duplicate == expected.rows_duplicate
+    assert answers(lake)[0][0][0] == before + expected.rows_written
