@@ -216,3 +216,28 @@ def test_an_unexpected_failure_is_still_one_line(tmp_path: Path) -> None:
     assert_one_line_error(proc, data.name)
     debug = cli("--debug", "sql", "SELECT 1 FROM clickstream", "--lake", str(tmp_path / "lake"))
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["etl", "-i", "x", "--auto-compact", "abc"], "--auto-compact"),
+        (["etl", "-i", "x", "--threads", "two"], "--threads"),
+        (["etl"], "--input"),
+        (["compact", "--min-files", "many"], "--min-files"),
+        (["sql", "--bogus"], "--bogus"),
+        (["sql", "-f"], "-f"),
+        (["--no-such-flag"], "--no-such-flag"),
+        (["no-such-command"], "no-such-command"),
+        (["generate", "-n", "\x1b[31mten"], "--rows"),
+        (["stream", "publish", "--poll", "soon"], "--poll"),
+    ],
+)
+def test_a_command_line_mistake_is_one_line(args: list[str], fragment: str) -> None:
+    """Typer's usage box is several lines (and echoes what was typed): a mistake on the
+    command line is one line naming the option and where the help is, exit 2."""
+    proc = cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert_one_line_error(proc, fragment, "--help`)")
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "╭" not in proc.stderr and "\x1b" not in proc.stderr

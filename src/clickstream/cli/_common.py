@@ -50,6 +50,18 @@ def _one_line(message: str) -> str:
     return " ".join(message.split()) or "(no message)"
 
 
+def _usage_message(err: Exception) -> str | None:
+    """A command-line mistake (click's ``UsageError``, also as typer vendors it) as one line
+    naming the command's help; None for anything else (and for a bare command, which shows
+    its help)."""
+    names = {cls.__name__ for cls in type(err).__mro__}
+    if "UsageError" not in names or "NoArgsIsHelpError" in names:
+        return None
+    ctx = getattr(err, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "clickstream"
+    return f"{_one_line(err.format_message())} (see `{command} --help`)"  # type: ignore[attr-defined]
+
+
 class ErrorHandlingGroup(TyperGroup):
     """The command group: every command's errors become one line on stderr, handled here once.
 
@@ -57,10 +69,19 @@ class ErrorHandlingGroup(TyperGroup):
     non-zero). ``--debug`` shows the traceback instead.
     """
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except Exception as err:
+            usage = _usage_message(err)
+            if usage is None:
+                raise
+            raise fail(usage, 2) from None
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
+        except (typer.Exit, typer.Abort):
             raise
         except ClickstreamError as err:
             if is_interrupt(err.__cause__) or is_interrupt(err.__context__):
@@ -71,6 +92,11 @@ class ErrorHandlingGroup(TyperGroup):
         except KeyboardInterrupt:
             raise fail(INTERRUPTED, 130) from None
         except Exception as err:
+            usage = _usage_message(err)
+            if usage is not None:
+                raise fail(usage, 2) from None
+            if isinstance(err, typer.TyperException):
+                raise
             if is_interrupt(err):  # Ctrl-C inside a DuckDB query
                 raise fail(INTERRUPTED, 130) from None
             if _state["debug"]:
