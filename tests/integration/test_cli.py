@@ -143,6 +143,42 @@ def test_cli_import_stays_light() -> None:
     assert out.stdout.strip() == "[]", out.stderr
 
 
+def test_etl_and_sql_never_import_pandas(tmp_path: Path) -> None:
+    """pandas costs 0.4 s to import (pyarrow and DuckDB's parameters pull it in): a run with
+    quarantined rows, blank lines and a duplicate, then queries as a table and CSV, must not
+    need it. (``--format json`` hands batches to DuckDB as Arrow, which imports it.)"""
+    src = write_csv(
+        tmp_path / "in" / "a.csv",
+        [
+            "u1,https://a.com/x?utm_source=s,1706745599,Chrome,Linux,1x1",
+            "",
+            "u1,https://a.com/x?utm_source=s,1706745599,Chrome,Linux,1x1",
+            "u2,not a url,1706745599,Chrome,Linux,1x1",
+            'u3,"broken,1706745599',
+        ],
+    )
+    guard = (
+        "import os, sys, runpy, traceback\n"
+        "class NoPandas:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pandas':\n"
+        "            traceback.print_stack()\n"
+        "            os._exit(97)\n"
+        "sys.meta_path.insert(0, NoPandas())\n"
+        "sys.argv = ['clickstream', *sys.argv[1:]]\n"
+        "runpy.run_module('clickstream', run_name='__main__')\n"
+    )
+    lake = tmp_path / "lake"
+    for args in (
+        ["etl", "-i", str(src.parent), "-l", str(lake)],
+        ["sql", "SELECT count(*) FROM clickstream", "-l", str(lake), "-f", "csv"],
+        ["sql", "SELECT * FROM sessions", "-l", str(lake)],
+    ):
+        proc = subprocess.run([sys.executable, "-c", guard, *args], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    assert "error" not in proc.stderr
+
+
 @pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Asia/Kolkata"])
 def test_results_do_not_depend_on_the_machine_time_zone(tmp_path: Path, zone: str) -> None:
     src = write_csv(
