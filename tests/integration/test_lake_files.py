@@ -106,3 +106,101 @@ def test_a_planted_copy_of_new_rows_does_not_make_them_duplicates(
     assert report.rows_written == expected.rows_written > 0
     assert report.rows_duplicate == expected.rows_duplicate
     assert answers(lake)[0][0][0] == before + expected.rows_written
+
+
+@pytest.mark.slow
+def test_one_shot_queries_racing_compactions_and_full_refreshes(tmp_path: Path) -> None:
+    """Files vanish between a session's listing, its view definitions and its query: every
+    answer is right, or one line saying the lake changed; never an "unexpected error"."""
+    import threading
+
+    from clickstream.lake.compact import compact
+
+    lake = tmp_path / "lake"
+    inputs = small_runs(tmp_path, lake, 3)
+    stop = threading.Event()
+
+    def churn() -> None:
+        n = 0
+        while not stop.is_set():
+            # Every file replaced now and then; else a small run's file added, then merged.
+            if n % 8 == 0:
+                run_etl(EtlOptions(input=str(inputs[0]), lake=lake, full_refresh=True))
+            else:
+                src = generate(tmp_path / f"churn{n}" / "p.csv", 30, seed=1000 + n)
+                run_etl(EtlOptions(input=str(src), lake=lake))
+            compact(str(lake))
+            n += 1
+
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    outcomes = []
+    try:
+        for _ in range(30):
+            proc = cli("sql", "-l", str(lake), "-f", "csv",
+                       "SELECT count(*), count(DISTINCT event_id) FROM clickstream "
+                       "JOIN sessions USING (anonymous_user_id)")  # fmt: skip
+            outcomes.append(proc)
+    finally:
+        stop.set()
+        worker.join(timeout=120)
+    for proc in outcomes:
+        assert "unexpected error" not in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+        if proc.returncode:
+            assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+            assert "lake changed" in proc.stderr or "committing" in proc.stderr, proc.stderr
+    assert any(p.returncode == 0 for p in outcomes)
+    for proc in outcomes:
+        if proc.returncode == 0:
+            count, ids = (int(x) for x in proc.stdout.splitlines()[1].split(","))
+            assert count >= ids > 0
+
+
+def test_compact_of_no_lake_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "typo"
+    proc = cli("compact", "-l", str(missing))
+    assert proc.returncode == 1 and proc.stderr.startswith("error: no lake at"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not missing.exists()
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    proc = cli("compact", "-l", str(afile))
+    assert proc.returncode == 1 and proc.stderr.startswith("error: no lake at"), proc.stderr
+
+
+def test_a_failed_auto_compaction_says_the_run_is_committed(tmp_path: Path) -> None:
+    """A file a committed run's name covers but that is not Parquet (damage, a bad copy)
+    fails the compaction in DuckDB: the line still says the run itself is in the lake."""
+    lake = tmp_path / "lake"
+    small_runs(tmp_path, lake, 2)
+    month = sorted((lake / "clickstream").glob("year=*/month=*"))[0]
+    owner = sorted(month.glob("*.parquet"))[0].name.split("_")[0]
+    (month / f"{owner}_7.parquet").write_bytes(b"junk")
+    src = generate(tmp_path / "new" / "p.csv", 200, seed=77)
+    proc = cli("etl", "-q", "-i", str(src), "-l", str(lake), "--auto-compact", "2")
+    assert proc.returncode == 1
+    assert "is committed, but compacting after it failed" in proc.stderr, proc.stderr
+    assert "unexpected error" not in proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")] == [
+        proc.stderr.splitlines()[-1]
+    ]
+    runs = [p for p in (lake / "_runs").glob("*.json") if ".commit." not in p.name]
+    assert len(runs) == 3  # two runs and this one: committed
+
+
+def test_a_quarantine_file_of_no_committed_run_is_not_read(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    src = generate(tmp_path / "in" / "p.csv", 500, seed=5, bad_fraction=0.2)
+    run_etl(EtlOptions(input=str(src), lake=lake))
+
+    def rejected() -> str:
+        proc = cli("sql", "-l", str(lake), "-f", "csv", "SELECT count(*) FROM clickstream_rejected")
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    before = rejected()
+    original = sorted((lake / "clickstream_rejected").glob("*.parquet"))[0]
+    shutil.copyfile(original, lake / "clickstream_rejected" / f"{GHOST}.parquet")
+    assert int(before.split()[-1]) > 0
+    assert rejected() == before

@@ -51,39 +51,98 @@ def test_prompt_session(lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "event_id" in out.getvalue() and "pageviews_daily" in out.getvalue()
 
 
-def test_a_compaction_under_an_open_prompt_is_named_and_the_session_reopens(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Files a session listed are replaced by a compaction: the failed query says so (not
-    DuckDB's "file system operations are disabled"), and the next one answers the same."""
-    from clickstream.lake.compact import compact
-
+def _three_runs(tmp_path: Path) -> Path:
     lake = tmp_path / "lake"
     for i in range(3):
         row = f"u{i},https://a.com/x{i},{1706745599 + i * 3600},Chrome,Linux,1x1"
         run_etl(EtlOptions(input=str(write_csv(tmp_path / f"{i}.csv", [row])), lake=str(lake)))
-    query = "SELECT count(*) AS n, count(DISTINCT event_id) AS ids FROM clickstream;"
+    return lake
 
-    def prompts():  # type: ignore[no-untyped-def]
-        yield query
-        assert compact(str(lake)).run_id is not None  # between two prompts
-        yield query
-        yield query
-        yield ".quit"
 
-    lines = prompts()
+def _prompt(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lines
+) -> tuple[io.StringIO, io.StringIO]:  # type: ignore[no-untyped-def]  # noqa: E501
     monkeypatch.setattr(builtins, "input", lambda prompt="": next(lines))
     monkeypatch.setattr(sql_cli, "HISTORY", tmp_path / "history")
     out, err = io.StringIO(), io.StringIO()
     monkeypatch.setattr(sql_cli, "out_console", Console(file=out, width=150))
     monkeypatch.setattr(sql_cli, "err_console", Console(file=err, width=150))
-    session = open_lake(str(lake))
-    try:
+    return out, err
+
+
+QUERY = "SELECT count(*) AS n, count(DISTINCT event_id) AS ids FROM clickstream;"
+
+
+def test_the_prompt_reopens_after_a_compaction_replaced_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files the session listed are replaced by a compaction between two prompts: the next
+    statement and dot command answer on the lake as it is (not DuckDB's "file system
+    operations are disabled"); a mistake afterwards keeps its own message."""
+    from clickstream.lake.compact import compact
+
+    lake = _three_runs(tmp_path)
+
+    def prompts():  # type: ignore[no-untyped-def]
+        yield QUERY
+        assert compact(str(lake)).run_id is not None  # between two prompts
+        yield ".schema clickstream"
+        yield QUERY
+        assert compact(str(lake)).run_id is None
+        yield "SELECT no_such_column FROM clickstream;"
+        yield ".quit"
+
+    out, err = _prompt(monkeypatch, tmp_path, prompts())
+    with open_lake(str(lake)) as session:
         sql_cli.repl(session, "table")
         assert not session.stale()
-    finally:
-        session.close()
-    assert "the lake changed while this session was open" in err.getvalue(), err.getvalue()
     assert "file system operations" not in err.getvalue()
-    assert "reopened the session" in err.getvalue()
+    assert err.getvalue().count("reopened the session") == 1, err.getvalue()
+    assert out.getvalue().count("│ 3 │ 3") == 2, out.getvalue()
+    assert "event_id" in out.getvalue()  # .schema answered
+    assert "no_such_column" in err.getvalue() and "lake changed" not in err.getvalue()
+
+
+def test_a_query_on_a_session_whose_files_were_replaced_says_so(tmp_path: Path) -> None:
+    from clickstream.errors import QueryError
+    from clickstream.lake.compact import compact
+    from clickstream.query.session import run_query
+
+    lake = _three_runs(tmp_path)
+    with open_lake(str(lake)) as session:
+        assert run_query(session, QUERY)[1] == [(3, 3)]
+        assert compact(str(lake)).run_id is not None
+        with pytest.raises(QueryError, match="the lake changed while this session was open"):
+            run_query(session, QUERY)
+        # An error that is not about files keeps its own message, stale or not.
+        with pytest.raises(QueryError, match="boom") as caught:
+            run_query(session, "SELECT error('boom')")
+        assert "lake changed" not in str(caught.value)
+        session.reopen()
+        assert run_query(session, QUERY)[1] == [(3, 3)]
+
+
+def test_the_prompt_outlives_a_lake_that_cannot_be_reopened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    lake = _three_runs(tmp_path)
+    moved = tmp_path / "moved"
+
+    def prompts():  # type: ignore[no-untyped-def]
+        yield QUERY
+        lake.rename(moved)  # the lake is gone: every reopen fails
+        yield QUERY
+        yield ".tables"
+        shutil.move(str(moved), str(lake))  # back: the next line reopens
+        yield QUERY
+        lake.rename(moved)
+        yield ".quit"  # leaving needs no lake
+
+    out, err = _prompt(monkeypatch, tmp_path, prompts())
+    with open_lake(str(lake)) as session:
+        sql_cli.repl(session, "table")
+    assert err.getvalue().count("no lake at") == 2, err.getvalue()
+    assert err.getvalue().count("reopened the session") == 1, err.getvalue()
     assert out.getvalue().count("│ 3 │ 3") == 2, out.getvalue()

@@ -75,3 +75,25 @@ def test_a_run_missing_events_is_refused_and_not_marked(make_lake, broker_dir: P
     marked = checkpoint(lake) if list((lake / "stream" / "_published").glob("*.json")) else []
     assert sum(published for _, published in marked) == len(stream_event_ids(broker_dir))
     assert not all(published == events for events, published in marked) or not marked
+
+
+def test_files_that_are_not_the_lake_are_not_published(make_lake, broker_dir: Path):
+    """Only the lake's files (``lake.files``) are a run's events: planted names a query also
+    ignores (leading-zero month, full-width digit, a folder named like a file, junk under a
+    year that is no number) neither add events nor fail the publish."""
+    lake = make_lake(800, seed=97)
+    (own,) = {p.name.split("_")[0] for p in lake.glob("clickstream/*/*/*.parquet")}
+    month = sorted(lake.glob("clickstream/year=*/month=*"))[0]
+    real = sorted(month.glob("*.parquet"))[0]
+    zero = month.parent / f"month=0{month.name.split('=')[1]}"
+    zero.mkdir()
+    (zero / f"{own}_0.parquet").write_bytes(real.read_bytes())
+    (month / f"{own}_\uff10.parquet").write_bytes(real.read_bytes())
+    (month / f"{own}_9.parquet").mkdir()
+    odd = lake / "clickstream" / "year=abc" / "month=3"
+    odd.mkdir(parents=True)
+    (odd / f"{own}_0.parquet").write_bytes(b"junk")
+    report = publish(str(lake))
+    assert (report.runs, report.events) == (1, 800)
+    ids = stream_event_ids(broker_dir)
+    assert len(ids) == len(set(ids)) == 800

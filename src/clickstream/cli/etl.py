@@ -115,7 +115,7 @@ def _compact_after(
     The run is committed by now: a failure here says so (the next run or ``compact`` catches
     up), and a lake another writer has just locked is left for that writer's run.
     """
-    from clickstream.errors import ClickstreamError, LakeBusyError, LakeError
+    from clickstream.errors import ClickstreamError, LakeBusyError, LakeError, is_interrupt
     from clickstream.lake.compact import compact
 
     touched = [(p.year, p.month) for p in report.partitions]
@@ -125,9 +125,12 @@ def _compact_after(
         return compact(report.lake, min_files, progress, touched=touched)
     except LakeBusyError:
         return None
-    except ClickstreamError as err:
+    except Exception as err:  # DuckDB's own errors too: the line must say the run is in
+        if is_interrupt(err):
+            raise
+        detail = str(err) if isinstance(err, ClickstreamError) else f"{type(err).__name__}: {err}"
         raise LakeError(
-            f"run {report.run_id} is committed, but compacting after it failed: {err}"
+            f"run {report.run_id} is committed, but compacting after it failed: {detail}"
         ) from err
 
 

@@ -64,6 +64,21 @@ def _dot_command(session: Any, line: str) -> bool:
     return True
 
 
+def _fresh(session: Any) -> bool:
+    """The session on the lake as it is: reopened when a compaction or a run replaced files it
+    had listed (or an earlier reopen failed). False, with the reason printed, when it cannot
+    be reopened now; the prompt stays and tries again at the next line."""
+    if not session.closed and not session.stale():
+        return True
+    try:
+        session.reopen()
+    except ClickstreamError as err:
+        _error(err)
+        return False
+    err_console.print("reopened the session on the lake as it is now", markup=False)
+    return True
+
+
 def repl(session: Any, fmt: str) -> None:
     """A small SQL prompt: multi-line statements ending in ';', history, dot commands."""
     try:
@@ -83,6 +98,11 @@ def repl(session: Any, fmt: str) -> None:
         except (EOFError, KeyboardInterrupt):
             err_console.print()
             break
+        if not buffer and line.strip().partition(" ")[0] in (".quit", ".exit"):
+            break
+        if line.strip() and not _fresh(session):
+            buffer = []
+            continue
         if not buffer and line.strip().startswith("."):
             try:
                 if not _dot_command(session, line.strip()):
@@ -98,9 +118,7 @@ def repl(session: Any, fmt: str) -> None:
             print_result(session, sql, fmt)
         except ClickstreamError as err:
             _error(err)
-            if session.stale():
-                session.reopen()
-                err_console.print("reopened the session on the lake as it is now", markup=False)
+            _fresh(session)
     if readline is not None:
         try:
             readline.write_history_file(HISTORY)

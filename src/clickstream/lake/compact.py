@@ -29,7 +29,7 @@ from pathlib import Path
 
 from clickstream import s3
 from clickstream.engines.base import Progress, no_progress
-from clickstream.errors import ConfigError, InvariantError
+from clickstream.errors import ConfigError, InvariantError, LakeError
 from clickstream.lake import sessions_table
 from clickstream.lake.faults import fault
 from clickstream.lake.files import table_match, writer_files
@@ -221,6 +221,8 @@ def compact(
         raise ConfigError(f"invalid --min-files {min_files} (2 or more)")
     started = time.perf_counter()
     store = open_store(lake)
+    if not store.exists():  # a mistyped path must not become a lake folder (the lock's)
+        raise LakeError(f"no lake at {lake} (run `clickstream etl` first)")
     result = CompactionResult()
     with store.lock():
         store.recover()

@@ -28,8 +28,8 @@ from typing import Any
 
 from clickstream import s3
 from clickstream.errors import LakeError, QueryError
+from clickstream.lake.files import lake_runs, writer_files
 from clickstream.lake.layout import REJECTED_TABLE, RUN_ID_PATTERN, TABLE
-from clickstream.lake.sessions_table import writer_files
 from clickstream.lake.store import LakeStore, open_store
 from clickstream.query import fence
 from clickstream.query.ddl import duckdb_statements
@@ -57,6 +57,11 @@ _WRITER_NAMES = {
 }
 
 
+def _run_of_rejected(path: str) -> str | None:
+    match = RUN_ID_PATTERN.match(os.path.basename(path))
+    return match.group(0) if match else None
+
+
 def base_tables(store: LakeStore) -> dict[str, str | list[str]]:
     """The base tables over the lake's committed data files (an explicit list of each).
 
@@ -81,8 +86,13 @@ def base_tables(store: LakeStore) -> dict[str, str | list[str]]:
         return pattern is None or bool(pattern.fullmatch(os.path.relpath(path, store.root)))
 
     out = {name: [f for f in files if kept(name, f)] for name, files in tables.items()}
-    # Table files also only of committed runs, in the writer's exact form (no 'month=01').
-    out[TABLE] = writer_files(store.root, out[TABLE])
+    # Table files also only of committed runs, in the writer's exact form (no 'month=01');
+    # quarantine files too only of committed runs.
+    runs = lake_runs(store.root)
+    out[TABLE] = writer_files(store.root, out[TABLE], runs)
+    out[REJECTED_TABLE] = [
+        f for f in out[REJECTED_TABLE] if runs is None or _run_of_rejected(f) in runs
+    ]
     return dict(out)
 
 
@@ -139,6 +149,23 @@ class LakeSession:
         self._open()
 
     def _open(self) -> None:
+        """Lists the lake and defines the views; a compaction or a run replacing files while
+        that happens (DuckDB then finds a listed file gone) is met by listing again."""
+        import duckdb
+
+        for _ in range(_OPEN_ATTEMPTS):
+            try:
+                self._open_once()
+                return
+            except duckdb.Error as err:
+                if not _about_files(err):
+                    raise QueryError(_message(err)) from None
+        raise LakeError(
+            f"{self._location}: the lake kept changing while the session opened (files "
+            f"replaced by runs or compactions, {_OPEN_ATTEMPTS} tries); try again"
+        )
+
+    def _open_once(self) -> None:
         import duckdb
 
         location = self._location
@@ -150,7 +177,7 @@ class LakeSession:
         # Spill space for big sorts: private, removed on close (and at exit, whatever happens).
         self._spill = tempfile.mkdtemp(prefix="clickstream-sql-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
-        self.con = duckdb.connect(config=dict(CONNECT_CONFIG))
+        self.con: Any = duckdb.connect(config=dict(CONNECT_CONFIG))
         self.sessions_layers: list[str] = []
         """The materialised sessions table's files when ``sessions`` reads it (else computed)."""
         self.materialised: dict[str, list[str]] = {}
@@ -174,8 +201,12 @@ class LakeSession:
         self.close()
         self._open()
 
+    @property
+    def closed(self) -> bool:
+        return getattr(self, "con", None) is None
+
     def _error(self, err: Exception) -> QueryError:
-        if self.stale():
+        if _about_files(err) and self.stale():
             return QueryError(
                 "the lake changed while this session was open: files it had listed were "
                 "replaced (by `clickstream compact`, a run's automatic compaction or a "
@@ -265,6 +296,7 @@ class LakeSession:
         con = getattr(self, "con", None)
         if con is not None:
             con.close()
+            self.con = None
         self._cleanup()
 
     def __enter__(self) -> LakeSession:
@@ -272,6 +304,19 @@ class LakeSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Times a session lists the lake before it gives up on a lake that keeps changing.
+_OPEN_ATTEMPTS = 3
+
+#: What DuckDB says when a file it was given is gone (or, with external access off, when it
+#: then looks for it as a folder).
+_FILE_GONE = ("No files found", "No such file", "Cannot open file", "file system operations")
+
+
+def _about_files(err: Exception) -> bool:
+    text = str(err)
+    return any(marker in text for marker in _FILE_GONE)
 
 
 def _message(err: Exception) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clickstream.errors import LakeError, StreamError
-from clickstream.lake.files import writer_files
+from clickstream.lake.files import table_match, writer_files
 from clickstream.stream.identity import claim_for_publish
 from clickstream.stream.prefetch import ReadAhead
 from clickstream.stream.records import encode_sql
@@ -137,10 +137,15 @@ class PublishReport:
     seconds: float = 0.0
 
 
-def _run_files(lake: str, run_id: str) -> list[str]:
-    """The run's own data files: the engine names them ``<run_id>_<n>.parquet``."""
-    table = Path(lake) / "clickstream"
-    return sorted(str(p) for p in table.glob(f"year=*/month=*/{run_id}_*.parquet"))
+def _run_files(store: Any, run_id: str) -> list[str]:
+    """The run's own data files, by the lake's one rule (``lake.files``): named
+    ``<run_id>_<n>.parquet`` in a writer's ``year=Y/month=M`` folder."""
+    own = []
+    for path in writer_files(store.root, store.table_files()):
+        match = table_match(store.root, path)
+        if match is not None and match["run"] == run_id:
+            own.append(path)
+    return sorted(own)
 
 
 @dataclass
@@ -171,7 +176,7 @@ def run_source(store: Any, reports: list[Any], run_id: str) -> RunSource | None:
     A run's files are named after it until ``clickstream compact`` rewrites each partition into
     one file named after the compaction: the run's rows are then the rows of its partitions that
     came from its input files (``source_file``; an input is ingested by one run only)."""
-    own = _run_files(store.root, run_id)
+    own = _run_files(store, run_id)
     if own:
         return RunSource(own)
     order = [r.run_id for r in reports]
