@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from clickstream.contract.schema import REQUIRED_INPUT_COLUMNS
+from clickstream.lake.index import ID_COLUMNS
 from clickstream.pipeline import EtlOptions, run_etl
 
 HEADER = ",".join(REQUIRED_INPUT_COLUMNS)
@@ -64,3 +65,20 @@ def etl(tmp_path: Path):
         return report, lake_rows(lake), lake_rows(lake, "clickstream_rejected", "line_number")
 
     return run
+
+
+def index_matches_data(lake: Path) -> None:
+    """Per partition, the index holds exactly the ids of the data files (no more, no fewer)."""
+    con = duckdb.connect()
+    data = con.execute(
+        f"SELECT year, month, {ID_COLUMNS} FROM read_parquet('{lake}/clickstream/*/*/*.parquet', "
+        "hive_partitioning = true) ORDER BY ALL"
+    ).fetchall()
+    index = []
+    if (lake / "_index").exists():
+        index = con.execute(
+            f"SELECT year, month, h, l FROM read_parquet('{lake}/_index/*/*/*.parquet', "
+            "hive_partitioning = true) ORDER BY ALL"
+        ).fetchall()
+    assert index == data
+    assert len({row[2:] for row in data}) == len(data)  # and no id twice in the lake

@@ -30,7 +30,7 @@ from clickstream.lake.compact import compact
 from clickstream.lake.store import open_store
 from clickstream.pipeline import EtlOptions, run_etl
 from tests.aws.conftest import aws, moto_endpoint  # noqa: F401 (fixtures)
-from tests.conftest import lake_rows
+from tests.conftest import index_matches_data, lake_rows
 from tests.integration.test_compact import _keys, _s3_rows, answers, cli, table_files
 
 
@@ -71,6 +71,7 @@ def test_many_small_runs_stay_few_files_with_the_same_rows(tmp_path: Path) -> No
     tier2 = [c for c in done if ids & set(c.compacted_runs)]
     tier1 = [c for c in done if not ids & set(c.compacted_runs)]
     assert tier1 and tier2, "both tiers ran"
+    index_matches_data(auto)  # every compacted file indexed, no stale index left behind
     assert not list((auto / "_staging").iterdir()) and not list(auto.glob("_runs/*.commit.json"))
 
 

@@ -9,8 +9,10 @@ compacted files, a forged compaction report, SIGKILL at each commit step and at 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +32,7 @@ from clickstream.lake.store import open_store
 from clickstream.pipeline import EtlOptions, run_etl
 from clickstream.query.session import open_lake, run_query
 from tests.aws.conftest import aws, moto_endpoint  # noqa: F401 (fixtures)
-from tests.conftest import lake_rows
+from tests.conftest import index_matches_data, lake_rows
 
 #: Queries over every view the README promises, answered before and after compaction.
 VIEW_QUERIES = [
@@ -110,9 +112,15 @@ def test_compaction_keeps_every_row_and_answer(lake: Path, tmp_path: Path) -> No
     assert mine and mine[0].engine == "compact" and mine[0].compacted_runs == sorted(owners)
     assert len(owners) == 5  # the sixth run repeats the first one's rows: duplicates only
     assert not list((lake / "_staging").iterdir()) and not list(lake.glob("_runs/*.commit.json"))
+    # Each new file has its event-id index; the replaced runs' index files went with their data.
+    index_matches_data(lake)
+    indexes = sorted(str(p.relative_to(lake / "_index")) for p in lake.rglob("_index/*/*/*"))
+    assert indexes == [f.removeprefix("clickstream/") for f in after]
 
 
-def test_compaction_is_idempotent_and_runs_continue(lake: Path, tmp_path: Path) -> None:
+def test_compaction_is_idempotent_and_runs_continue(
+    lake: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     compact(str(lake))
     files, rows = table_files(lake), lake_rows(lake)
     again = compact(str(lake))
@@ -126,15 +134,38 @@ def test_compaction_is_idempotent_and_runs_continue(lake: Path, tmp_path: Path) 
     copy = tmp_path / "copy" / "renamed.csv"
     copy.parent.mkdir()
     copy.write_bytes(first.read_bytes())
-    dup = run_etl(EtlOptions(input=str(copy), lake=lake))
+    with caplog.at_level(logging.DEBUG, logger="clickstream.engines.duckdb"):
+        dup = run_etl(EtlOptions(input=str(copy), lake=lake))
     assert dup.rows_written == 0 and dup.rows_duplicate > 0
     assert lake_rows(lake) == rows
+    # Found through the compaction's index: no compacted data file was read for it.
+    checks = [r.getMessage() for r in caplog.records if "duplicate check" in r.getMessage()]
+    assert checks and checks[-1].endswith(" index files, 0 data files"), checks
     # A new run adds a file; compacting twice more folds it in, then finds nothing.
     extra = generate(tmp_path / "extra" / "x.csv", 200, seed=999)
     run_etl(EtlOptions(input=str(extra), lake=lake))
     assert compact(str(lake)).run_id is not None
     assert compact(str(lake)).run_id is None
     assert len(lake_rows(lake)) > len(rows)
+    index_matches_data(lake)
+
+
+def test_index_files_left_by_an_older_compaction_are_removed(lake: Path, tmp_path: Path) -> None:
+    """Index files of runs with no data left (what compactions before the index wrote) go with the
+    next compaction of their partition; a file no committed run names stays (not the lake's)."""
+    saved = tmp_path / "saved_index"
+    shutil.copytree(lake / "_index", saved)
+    compact(str(lake))
+    shutil.copytree(saved, lake / "_index", dirs_exist_ok=True)  # as an older compaction left it
+    foreign = next((lake / "_index").glob("*/*")) / "20200101T000000Z-abcdef_0.parquet"
+    foreign.write_bytes(next(saved.rglob("*.parquet")).read_bytes())
+    run_etl(EtlOptions(input=str(generate(tmp_path / "x" / "x.csv", 300, seed=4)), lake=lake))
+    result = compact(str(lake))
+    indexes = sorted(p.relative_to(lake / "_index") for p in lake.rglob("_index/*/*/*"))
+    kept = [p for p in indexes if not p.name.startswith(result.run_id)]
+    assert kept == [foreign.relative_to(lake / "_index")]
+    foreign.unlink()
+    index_matches_data(lake)
 
 
 def test_min_files_threshold(lake: Path) -> None:
@@ -207,6 +238,7 @@ def test_killed_at_a_commit_step(lake: Path, step: str) -> None:
     assert lake_rows(lake) == rows
     assert again.run_id is None if step == "mid_commit" else again.run_id is not None
     assert not list(lake.glob("_runs/*.commit.json"))
+    index_matches_data(lake)
 
 
 def test_killed_at_random_moments(tmp_path: Path) -> None:
@@ -226,6 +258,7 @@ def test_killed_at_random_moments(tmp_path: Path) -> None:
         proc.wait()
         open_store(str(lake)).recover()  # what every writer does first, under the lock
         assert lake_rows(lake) == rows
+        index_matches_data(lake)  # a kill mid-commit never leaves data without its index
         assert open_store(str(lake)).reports()
         # Run another small ETL between kills so there is always something to compact.
         run_etl(EtlOptions(input=str(generate(tmp_path / f"k{_}" / "k.csv", 100, seed=50 + _)),
@@ -259,7 +292,7 @@ def _s3_rows(root: str) -> list[tuple]:
 
 
 @pytest.mark.aws
-def test_compaction_on_s3(s3_lake: str, aws) -> None:  # noqa: F811
+def test_compaction_on_s3(s3_lake: str, aws, tmp_path: Path) -> None:  # noqa: F811
     rows, views = _s3_rows(s3_lake), answers(s3_lake)
     before = [k for k in _keys(aws, s3_lake) if "/clickstream/" in k]
     result = compact(s3_lake)
@@ -270,6 +303,16 @@ def test_compaction_on_s3(s3_lake: str, aws) -> None:  # noqa: F811
     assert compact(s3_lake).run_id is None
     keys = _keys(aws, s3_lake)
     assert not any(k.endswith(".commit.json") or k.endswith("_lock") for k in keys)
+    # One index file beside each new file; the replaced runs' index files were deleted.
+    index = [k for k in keys if "/_index/" in k]
+    assert index == [k.replace("/clickstream/", "/_index/") for k in after]
+    # A renamed copy of an ingested input: every row a duplicate of the compacted files.
+    copy = tmp_path / "copy" / "renamed.csv"
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "in0" / "part.csv").read_bytes())
+    dup = run_etl(EtlOptions(input=str(copy), lake=s3_lake))
+    assert dup.rows_written == 0 and dup.rows_duplicate > 0
+    assert _s3_rows(s3_lake) == rows
 
 
 @pytest.mark.aws
@@ -283,4 +326,7 @@ def test_killed_compaction_on_s3(s3_lake: str, aws, step: str) -> None:  # noqa:
     keys = _keys(aws, s3_lake)
     assert not any(k.endswith(".commit.json") or k.endswith("_lock") for k in keys)
     partitions = {k.rsplit("/", 1)[0] for k in keys if "/clickstream/" in k}
-    assert len([k for k in keys if "/clickstream/" in k]) == len(partitions)
+    data = [k for k in keys if "/clickstream/" in k]
+    assert len(data) == len(partitions)
+    assert [k for k in keys if "/_index/" in k] == [k.replace("/clickstream/", "/_index/")
+                                                    for k in data]  # fmt: skip

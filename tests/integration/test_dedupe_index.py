@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from clickstream.generate import generate
 from clickstream.lake.index import ID_COLUMNS, dedupe_sources, run_of
 from clickstream.pipeline import EtlOptions, run_etl
-from tests.conftest import lake_rows, write_csv
+from tests.conftest import index_matches_data, lake_rows, write_csv
 
 JAN = "1706745599"  # 2024-01-31T23:59:59Z
 FEB = "1706745600"  # 2024-02-01T00:00:00Z
@@ -30,23 +30,6 @@ def line(user: str, t: str = JAN, url: str = "https://a.com/") -> str:
 
 def etl(src: Path, lake: Path, full_refresh: bool = False):  # type: ignore[no-untyped-def]
     return run_etl(EtlOptions(input=str(src), lake=str(lake), full_refresh=full_refresh))
-
-
-def index_matches_data(lake: Path) -> None:
-    """Per partition, the index holds exactly the ids of the data files (no more, no fewer)."""
-    con = duckdb.connect()
-    data = con.execute(
-        f"SELECT year, month, {ID_COLUMNS} FROM read_parquet('{lake}/clickstream/*/*/*.parquet', "
-        "hive_partitioning = true) ORDER BY ALL"
-    ).fetchall()
-    index = []
-    if (lake / "_index").exists():
-        index = con.execute(
-            f"SELECT year, month, h, l FROM read_parquet('{lake}/_index/*/*/*.parquet', "
-            "hive_partitioning = true) ORDER BY ALL"
-        ).fetchall()
-    assert index == data
-    assert len({row[2:] for row in data}) == len(data)  # and no id twice in the lake
 
 
 def test_each_run_indexes_what_it_wrote_and_later_runs_drop_repeats(tmp_path: Path) -> None:
