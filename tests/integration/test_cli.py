@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -146,7 +147,8 @@ def test_cli_import_stays_light() -> None:
 def test_etl_and_sql_never_import_pandas(tmp_path: Path) -> None:
     """pandas costs 0.4 s to import (pyarrow and DuckDB's parameters pull it in): a run with
     quarantined rows, blank lines and a duplicate, then queries as a table and CSV, must not
-    need it. (``--format json`` hands batches to DuckDB as Arrow, which imports it.)"""
+    need it. ``--format json`` hands batches to DuckDB as Arrow, which would import it: ``sql``
+    tells DuckDB it is not installed, and the JSON must come out whole."""
     src = write_csv(
         tmp_path / "in" / "a.csv",
         [
@@ -173,10 +175,19 @@ def test_etl_and_sql_never_import_pandas(tmp_path: Path) -> None:
         ["etl", "-i", str(src.parent), "-l", str(lake)],
         ["sql", "SELECT count(*) FROM clickstream", "-l", str(lake), "-f", "csv"],
         ["sql", "SELECT * FROM sessions", "-l", str(lake)],
+        [
+            "sql",
+            "SELECT anonymous_user_id, url_host FROM clickstream",
+            "-l",
+            str(lake),
+            "-f",
+            "json",
+        ],
     ):
         proc = subprocess.run([sys.executable, "-c", guard, *args], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
-    assert "error" not in proc.stderr
+        assert "error" not in proc.stderr
+    assert json.loads(proc.stdout) == [{"anonymous_user_id": "u1", "url_host": "a.com"}]
 
 
 @pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Asia/Kolkata"])

@@ -126,6 +126,25 @@ def repl(session: Any, fmt: str) -> None:
             pass
 
 
+class _NoPandas:
+    """An import finder that says pandas is not installed.
+
+    DuckDB imports pandas (0.26 s, more than a view's answer) whenever it is handed Arrow data,
+    only to ask whether the object is a DataFrame; ``--format json`` hands it each batch. This
+    process never uses pandas (replacement scans are off in every connection), so saying it is
+    absent changes nothing but the time. Only the ``sql`` command installs it.
+    """
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+def _without_pandas() -> None:
+    if "pandas" not in sys.modules and not any(isinstance(f, _NoPandas) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoPandas())
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def sql(
@@ -139,6 +158,7 @@ def register(app: typer.Typer) -> None:
         """Query the lake (read-only): tables clickstream, clickstream_rejected and the views."""
         from clickstream.query.session import open_lake
 
+        _without_pandas()
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format '{fmt}' (choose one of: {', '.join(FORMATS)})")
         if query is None and not sys.stdin.isatty():
