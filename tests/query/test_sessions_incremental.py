@@ -123,8 +123,13 @@ def test_random_runs_equal_the_full_computation(tmp_path: Path, seed: int) -> No
             assert_fresh_and_equal(lake)
 
 
-def test_edges_of_the_rule_across_runs(tmp_path: Path) -> None:
-    """Bridging, merging and tie-breaking delivered in the worst order, one run at a time."""
+@pytest.mark.parametrize("listed", [st.MAX_LISTED_RIDS, 0])
+def test_edges_of_the_rule_across_runs(tmp_path: Path, monkeypatch, listed: int) -> None:
+    """Bridging, merging and tie-breaking delivered in the worst order, one run at a time.
+
+    Also with the affected sessions fetched by a join (as past MAX_LISTED_RIDS) instead of a list.
+    """
+    monkeypatch.setattr(st, "MAX_LISTED_RIDS", listed)
     lake = tmp_path / "lake"
     t = BASE_US + 50 * MIN_US  # 23:50 on Jan 31: sessions cross into February
     runs = [

@@ -28,12 +28,19 @@ VIEW_COLUMNS: tuple[tuple[str, str], ...] = (
 _UTMS = ("utm_source", "utm_medium", "utm_campaign")
 
 
-def live_sql(layers: list[str], extra: bool = False, where: str = "TRUE") -> str:
+def live_sql(
+    layers: list[str],
+    extra: bool = False,
+    where: str = "TRUE",
+    columns: tuple[str, ...] | None = None,
+) -> str:
     """The live sessions over the layers: every session row no removal row names (by ``rid``).
 
-    ``extra`` adds ``exit_event_id`` and ``rid`` (for the writer); ``where`` filters the rows.
+    ``extra`` adds ``exit_event_id`` and ``rid`` (for the writer); ``where`` filters the rows
+    (columns as ``l.<name>``); ``columns`` picks fewer (a narrow scan reads only those).
     """
     names = [c for c, _ in VIEW_COLUMNS] + (["exit_event_id", "rid"] if extra else [])
+    names = list(columns) if columns is not None else names
     cols = ", ".join(f"l.{c}" for c in names)
     files = sql_list(layers)
     if len(layers) == 1:  # a single base removes nothing

@@ -428,17 +428,22 @@ def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list
     if not row or int(row[0]) == 0:
         return layers
     con.execute("CREATE TEMP TABLE touched AS SELECT DISTINCT anonymous_user_id FROM new_events")
-    touched = "anonymous_user_id IN (SELECT anonymous_user_id FROM touched)"
-    # The touched visitors' sessions (one narrow filtered scan), then those within 30 minutes of
-    # one of the run's page views, joined on the few left (DuckDB plans it badly on the scan).
-    con.execute(f"CREATE TEMP TABLE near AS {live_sql(layers, extra=True, where=touched)}")
+    touched = "l.anonymous_user_id IN (SELECT anonymous_user_id FROM touched)"
+    # The touched visitors' sessions, only the columns that find those within 30 minutes of one
+    # of the run's page views (DuckDB reads every column of every row before a join, so the
+    # whole rows are read only for those few; joined on the few left, as it plans it badly on
+    # the scan).
+    keys = ("anonymous_user_id", "session_start", "session_end", "rid")
+    con.execute(f"CREATE TEMP TABLE near AS {live_sql(layers, where=touched, columns=keys)}")
     con.execute(
-        """CREATE TEMP TABLE affected AS
-        SELECT DISTINCT s.* FROM near s JOIN new_events e
+        """CREATE TEMP TABLE affected_rids AS
+        SELECT DISTINCT s.rid FROM near s JOIN new_events e
           ON e.anonymous_user_id = s.anonymous_user_id
          AND e.event_time BETWEEN s.session_start - INTERVAL 30 MINUTE
                               AND s.session_end + INTERVAL 30 MINUTE"""
     )
+    affected = live_sql(layers, extra=True, where=_rids_in(con))
+    con.execute(f"CREATE TEMP TABLE affected AS {affected}")
     sessions_cols = ", ".join(
         [
             "anonymous_user_id",
@@ -466,6 +471,23 @@ def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list
     con.execute("CREATE TEMP TABLE known AS SELECT DISTINCT anonymous_user_id FROM near")
     rollups.write_delta(con, delta, layers, "new_events", "known")
     return [*layers, delta]
+
+
+#: Most affected sessions fetched by a list of ids in the query: DuckDB tests a constant list in
+#: the scan (0.07 s for 2,000 ids on a 10M-row lake), a join only after reading every row (0.3 s).
+MAX_LISTED_RIDS = 2000
+
+
+def _rids_in(con: Any) -> str:
+    """The filter of the sessions named by ``affected_rids``: FALSE for none (no scan at all)."""
+    rids = con.execute(
+        f"SELECT rid FROM affected_rids ORDER BY rid LIMIT {MAX_LISTED_RIDS + 1}"
+    ).fetchall()
+    if not rids:
+        return "FALSE"
+    if len(rids) <= MAX_LISTED_RIDS:  # our own BIGINTs, printed by int()
+        return f"l.rid IN ({', '.join(str(int(r[0])) for r in rids)})"
+    return "l.rid IN (SELECT rid FROM affected_rids)"
 
 
 def lake_state(store: Any) -> tuple[list[str], str] | None:
