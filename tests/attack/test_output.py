@@ -63,6 +63,52 @@ def test_csv_nests_as_json_and_timestamptz_works(sandbox: Sandbox) -> None:
     assert proc.stdout == 'm,l,t\n"{""k"":""v""}","[1,2]",2024-01-01 00:00:00.000000Z\n'
 
 
+_NS = "TIMESTAMP_NS '2024-01-01 12:00:00.123456789'"
+_EXACT = (
+    f"SELECT {_NS} AS t, [{_NS}] AS l, {{'a': TIME_NS '12:00:00.000000001'}} AS s, "
+    f"MAP {{'k': {_NS}}} AS m, TIME_NS '23:59:59.999999999' AS tn, "
+    "TIMESTAMP 'infinity' AS inf, TIMESTAMPTZ '-infinity' AS ninf, DATE 'infinity' AS d, "
+    "[DATE '-infinity', DATE '2024-01-02'] AS li, {'x': TIMESTAMP '-infinity'} AS si"
+)
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_nanoseconds_and_infinities_print_exactly(sandbox: Sandbox, fmt: str) -> None:
+    """Python's datetime holds neither nanoseconds nor DuckDB's ±infinity, and pyarrow needs
+    pandas (which ``sql`` says is absent) for the former: every format still prints them."""
+    sandbox.env["COLUMNS"] = "400"  # a table wide enough not to wrap the values
+    proc = sandbox.sql(_EXACT, "-f", fmt)
+    assert proc.returncode == 0, proc.stderr
+    assert "error" not in proc.stderr and "out of range" not in proc.stdout
+    if fmt == "json":
+        (row,) = _strict_json(proc.stdout)  # type: ignore[misc]
+        assert row == {
+            "t": "2024-01-01 12:00:00.123456789",
+            "l": ["2024-01-01 12:00:00.123456789"],
+            "s": {"a": "12:00:00.000000001"},
+            "m": {"k": "2024-01-01 12:00:00.123456789"},
+            "tn": "23:59:59.999999999",
+            "inf": "infinity",
+            "ninf": "-infinity",
+            "d": "infinity",
+            "li": ["-infinity", "2024-01-02"],
+            "si": {"x": "-infinity"},
+        }
+        return
+    text = proc.stdout.replace('""', '"')
+    for value in (
+        "2024-01-01 12:00:00.123456789",
+        '["2024-01-01 12:00:00.123456789"]',
+        '{"a":"12:00:00.000000001"}',
+        '{"k":"2024-01-01 12:00:00.123456789"}',
+        "23:59:59.999999999",
+        '["-infinity","2024-01-02"]',
+        '{"x":"-infinity"}',
+    ):
+        assert value in text, (value, proc.stdout)
+    assert text.count("-infinity") == 3 and text.count("infinity") == 5
+
+
 def test_empty_table_after_full_refresh_of_rejects(sandbox: Sandbox) -> None:
     bad = write_csv(sandbox.outside / "bad.csv", ["u,not-a-url,1706745600,B,O,1x1"])
     etl = sandbox.run("etl", "-q", "--full-refresh", "-i", str(bad), "-l", str(sandbox.lake))

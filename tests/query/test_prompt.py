@@ -146,3 +146,44 @@ def test_the_prompt_outlives_a_lake_that_cannot_be_reopened(
     assert err.getvalue().count("no lake at") == 2, err.getvalue()
     assert err.getvalue().count("reopened the session") == 1, err.getvalue()
     assert out.getvalue().count("│ 3 │ 3") == 2, out.getvalue()
+
+
+def test_an_interrupted_query_leaves_the_prompt_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C inside a long query cancels that query (DuckDB's interrupt, as its signal
+    handler sends it), and the prompt answers the next one."""
+    import threading
+
+    lake = _three_runs(tmp_path)
+    slow = "SELECT count(*) FROM range(10000000000) a, range(10) b WHERE a.range % 7 = b.range;"
+    out, err = _prompt(monkeypatch, tmp_path, iter([slow, QUERY, ".quit"]))
+    with open_lake(str(lake)) as session:
+        timer = threading.Timer(1.0, session.con.interrupt)
+        timer.start()
+        sql_cli.repl(session, "table")
+        timer.join()
+    assert "error: INTERRUPT Error: Interrupted!" in err.getvalue(), err.getvalue()
+    assert out.getvalue().count("│ 3 │ 3") == 1, out.getvalue()
+
+
+def test_a_failure_of_ours_in_one_query_leaves_the_prompt_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (simulated: the printer raises a plain ValueError once) is one error line, and
+    the prompt goes on; there is no real input left that does this, hence the stand-in."""
+    lake = _three_runs(tmp_path)
+    real, calls = sql_cli.print_result, []
+
+    def flaky(*args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("boom")
+        return real(*args)
+
+    monkeypatch.setattr(sql_cli, "print_result", flaky)
+    out, err = _prompt(monkeypatch, tmp_path, iter([QUERY, QUERY, ".quit"]))
+    with open_lake(str(lake)) as session:
+        sql_cli.repl(session, "table")
+    assert "error: unexpected error (ValueError: boom)" in err.getvalue(), err.getvalue()
+    assert out.getvalue().count("│ 3 │ 3") == 1, out.getvalue()

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from clickstream.cli._common import err_console, out_console
+from clickstream.cli._common import _state, err_console, out_console
 from clickstream.errors import ClickstreamError, ConfigError
 from clickstream.query.output import FORMATS, printable
 
@@ -118,6 +118,11 @@ def repl(session: Any, fmt: str) -> None:
             print_result(session, sql, fmt)
         except ClickstreamError as err:
             _error(err)
+            _fresh(session)
+        except Exception as err:  # a bug of ours must not end the user's session
+            if _state["debug"]:
+                raise
+            _error(ClickstreamError(f"unexpected error ({type(err).__name__}: {err})"))
             _fresh(session)
     if readline is not None:
         try:

@@ -136,10 +136,73 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _ns_as_text(kind: Any) -> Any:
+    """The type with every nanosecond timestamp, time and duration in it (nested too) as text:
+    Python's datetime stops at microseconds, and pyarrow would need pandas for the rest."""
+    import pyarrow as pa
+
+    t = pa.types
+    if (t.is_timestamp(kind) or t.is_time64(kind) or t.is_duration(kind)) and kind.unit == "ns":
+        return pa.string()
+    if t.is_map(kind):
+        return pa.map_(_ns_as_text(kind.key_type), _ns_as_text(kind.item_type))
+    if t.is_list(kind) or t.is_large_list(kind):
+        make = pa.list_ if t.is_list(kind) else pa.large_list
+        return make(pa.field(kind.value_field.name, _ns_as_text(kind.value_type)))
+    if t.is_struct(kind):
+        return pa.struct([pa.field(f.name, _ns_as_text(f.type), f.nullable) for f in kind])
+    return kind
+
+
+def _pylist(column: Any) -> list[Any]:
+    """An Arrow column as Python values, exactly: nanoseconds kept as text, DuckDB's infinite
+    dates and timestamps (beyond Python's range) as DuckDB writes them."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    kind = _ns_as_text(column.type)
+    if kind != column.type:
+        column = column.cast(kind)
+    try:
+        return list(column.to_pylist())
+    except OverflowError:
+        return _duckdb_values(column)
+
+
+def _duckdb_values(column: Any) -> list[Any]:
+    """Values as DuckDB's text (top level) or parsed from its JSON (nested): only for columns
+    holding ±infinity, which Python's date and datetime cannot."""
+    import pyarrow as pa
+
+    t = pa.types
+    nested = t.is_list(column.type) or t.is_large_list(column.type) or t.is_struct(column.type)
+    nested = nested or t.is_map(column.type)
+    expression = "to_json(v)::VARCHAR" if nested else "CAST(v AS VARCHAR)"
+    texts = _helper_select(column, expression).to_pylist()
+    return [json.loads(x) if nested and x is not None else x for x in texts]
+
+
+def _infinite(column: Any) -> bool:
+    """Whether a date or timestamp column holds DuckDB's ±infinity (its type's extreme
+    values), which Arrow's CSV writer would print as a date thousands of years away."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_timestamp(column.type):
+        raw, extreme = column.view(pa.int64()), 2**63 - 1
+    elif pa.types.is_date32(column.type):
+        raw, extreme = column.view(pa.int32()), 2**31 - 1
+    else:
+        return False
+    largest = pc.max(pc.abs(raw)).as_py()
+    return largest is not None and largest >= extreme
+
+
 def _rows(batches: Iterable[Any]) -> Iterator[list[Any]]:
     """Rows of Python values, one batch converted at a time (duplicate names kept apart)."""
     for batch in batches:
-        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        columns = [_pylist(batch.column(i)) for i in range(batch.num_columns)]
         yield from (list(row) for row in zip(*columns, strict=True))
 
 
@@ -191,17 +254,22 @@ def _helper() -> Any:
     return con
 
 
-def _duckdb_json(column: Any) -> Any:
-    """Nested values as JSON text, vectorised in DuckDB (``query_params`` on 3M rows)."""
+def _helper_select(column: Any, expression: str) -> Any:
+    """``expression`` (our own SQL over ``v``) of each value of the column, in DuckDB."""
     import pyarrow as pa
 
     con = _helper().cursor()
     try:
-        con.register("nested", pa.table({"v": column}))
-        result = con.execute("SELECT to_json(v)::VARCHAR FROM nested").to_arrow_table()
+        con.register("col", pa.table({"v": column}))
+        result = con.execute(f"SELECT {expression} FROM col").to_arrow_table()
         return result.column(0).combine_chunks()
     finally:
         con.close()
+
+
+def _duckdb_json(column: Any) -> Any:
+    """Nested values as JSON text, vectorised in DuckDB (``query_params`` on 3M rows)."""
+    return _helper_select(column, "to_json(v)::VARCHAR")
 
 
 def _csv_ready(batch: Any) -> Any:
@@ -215,8 +283,8 @@ def _csv_ready(batch: Any) -> Any:
             column = column.dictionary_decode()
         if _simple_nested(column.type):
             column = _duckdb_json(column)
-        elif not _arrow_writes(column.type):
-            texts = [None if v is None else _text(v) for v in column.to_pylist()]
+        elif not _arrow_writes(column.type) or _infinite(column):
+            texts = [None if v is None else _text(v) for v in _pylist(column)]
             column = pa.array(texts, pa.string())
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
@@ -278,7 +346,7 @@ def _json_rows(batch: Any, keys: list[str]) -> bytes:
             column = column.dictionary_decode()
         expression = _json_expression(name, column.type)
         if expression is None:  # INTERVAL, nested floats or BLOBs, ...: rare, done in Python
-            column = pa.array([_json(v) for v in column.to_pylist()], pa.string())
+            column = pa.array([_json(v) for v in _pylist(column)], pa.string())
             expression = name
         arrays.append(column)
         key = json.dumps(keys[i]) + ":"  # ASCII: no NUL or control character reaches SQL
