@@ -159,12 +159,18 @@ def test_index_files_left_by_an_older_compaction_are_removed(lake: Path, tmp_pat
     shutil.copytree(saved, lake / "_index", dirs_exist_ok=True)  # as an older compaction left it
     foreign = next((lake / "_index").glob("*/*")) / "20200101T000000Z-abcdef_0.parquet"
     foreign.write_bytes(next(saved.rglob("*.parquet")).read_bytes())
+    # Under a committed run's name, but in a subfolder: not the partition's file, never deleted.
+    aside = foreign.parent / "backup" / next(saved.rglob("*.parquet")).name
+    aside.parent.mkdir()
+    aside.write_bytes(foreign.read_bytes())
     run_etl(EtlOptions(input=str(generate(tmp_path / "x" / "x.csv", 300, seed=4)), lake=lake))
     result = compact(str(lake))
-    indexes = sorted(p.relative_to(lake / "_index") for p in lake.rglob("_index/*/*/*"))
+    indexes = sorted(p.relative_to(lake / "_index") for p in lake.glob("_index/*/*/*.parquet"))
     kept = [p for p in indexes if not p.name.startswith(result.run_id)]
     assert kept == [foreign.relative_to(lake / "_index")]
+    assert aside.read_bytes() == foreign.read_bytes()
     foreign.unlink()
+    shutil.rmtree(aside.parent)
     index_matches_data(lake)
 
 
@@ -295,6 +301,12 @@ def _s3_rows(root: str) -> list[tuple]:
 def test_compaction_on_s3(s3_lake: str, aws, tmp_path: Path) -> None:  # noqa: F811
     rows, views = _s3_rows(s3_lake), answers(s3_lake)
     before = [k for k in _keys(aws, s3_lake) if "/clickstream/" in k]
+    # A committed run's index file copied into a subfolder: not the partition's, never deleted.
+    bucket = s3_lake[5:].split("/", 1)[0]
+    source = next(k for k in _keys(aws, s3_lake) if "/_index/" in k)
+    folder, name = source.rsplit("/", 1)
+    planted = f"{folder}/backup/{name}"
+    aws.copy_object(Bucket=bucket, Key=planted, CopySource={"Bucket": bucket, "Key": source})
     result = compact(s3_lake)
     after = [k for k in _keys(aws, s3_lake) if "/clickstream/" in k]
     assert len(after) == len(result.partitions) < len(before)
@@ -304,8 +316,9 @@ def test_compaction_on_s3(s3_lake: str, aws, tmp_path: Path) -> None:  # noqa: F
     keys = _keys(aws, s3_lake)
     assert not any(k.endswith(".commit.json") or k.endswith("_lock") for k in keys)
     # One index file beside each new file; the replaced runs' index files were deleted.
-    index = [k for k in keys if "/_index/" in k]
+    index = [k for k in keys if "/_index/" in k and k != planted]
     assert index == [k.replace("/clickstream/", "/_index/") for k in after]
+    assert planted in keys
     # A renamed copy of an ingested input: every row a duplicate of the compacted files.
     copy = tmp_path / "copy" / "renamed.csv"
     copy.parent.mkdir()

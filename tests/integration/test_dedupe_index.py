@@ -73,9 +73,10 @@ def test_a_lake_without_index_is_read_itself(tmp_path: Path) -> None:
 
 
 def test_an_index_whose_run_has_no_data_left_is_ignored(tmp_path: Path) -> None:
-    """A stale or planted index claiming new rows' ids never drops them."""
+    """A stale or planted index claiming new rows' ids never drops them: one under a run id
+    with no data file, one under a committed run's name in a subfolder of the partition."""
     lake = tmp_path / "lake"
-    etl(write_csv(tmp_path / "a.csv", [line("u1")]), lake)
+    first = etl(write_csv(tmp_path / "a.csv", [line("u1")]), lake)
     new = write_csv(tmp_path / "b.csv", [line("u5"), line("u6")])
     # The ids the new rows will get, under a run id that has no data file in the lake.
     ids = (
@@ -95,6 +96,8 @@ def test_an_index_whose_run_has_no_data_left_is_ignored(tmp_path: Path) -> None:
         }
     )
     pq.write_table(table, folder / "20200101T000000Z-abcdef_0.parquet")
+    (folder / "backup").mkdir()
+    pq.write_table(table, folder / "backup" / f"{first.run_id}_0.parquet")
     report = etl(new, lake)
     assert (report.rows_written, report.rows_duplicate) == (2, 0)
     assert len(lake_rows(lake)) == 3

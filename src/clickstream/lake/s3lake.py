@@ -231,8 +231,13 @@ class S3Lake:
         return [f"s3://{self.bucket}/{k}" for k in sorted(keys) if k.endswith(".parquet")]
 
     def index_files(self, year: int, month: int) -> list[str]:
+        folder = self.key(INDEX, LakeLayout.partition(year, month)) + "/"
         keys = self._keys(INDEX, LakeLayout.partition(year, month))
-        return [f"s3://{self.bucket}/{k}" for k in sorted(keys) if k.endswith(".parquet")]
+        return [  # the partition's own files only: compaction deletes what it lists
+            f"s3://{self.bucket}/{k}"
+            for k in sorted(keys)
+            if k.endswith(".parquet") and "/" not in k[len(folder) :]
+        ]
 
     def rejected_files(self) -> list[str]:
         return self._data_uris(REJECTED_TABLE)

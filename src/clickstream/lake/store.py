@@ -132,7 +132,9 @@ class LocalLake:
         return _real_files(self.layout.table / self.layout.partition(year, month))
 
     def index_files(self, year: int, month: int) -> list[str]:
-        return _real_files(self.layout.index / self.layout.partition(year, month))
+        folder = self.layout.index / self.layout.partition(year, month)
+        # The partition's own files only: compaction deletes what it lists.
+        return [f for f in _real_files(folder) if os.path.dirname(f) == str(folder)]
 
     def rejected_files(self) -> list[str]:
         return _real_files(self.layout.rejected)
