@@ -109,6 +109,99 @@ def test_nanoseconds_and_infinities_print_exactly(sandbox: Sandbox, fmt: str) ->
     assert text.count("-infinity") == 3 and text.count("infinity") == 5
 
 
+_ALL_TYPES = (
+    "SELECT uhugeint, hugeint, time_tz, bit, date, time, timestamp, timestamp_tz, "
+    "timestamp_ns, float, fixed_int_array, list_of_fixed_int_array, fixed_struct_array "
+    "FROM test_all_types()"
+)
+#: DuckDB's own text of test_all_types()'s extremes: Arrow carries none of them as is
+#: (UHUGEINT wraps, TIME WITH TIME ZONE loses its offset, BIT is bytes) and Python holds
+#: neither the years nor 24:00:00.
+_EXTREMES = [
+    "340282366920938463463374607431768211455",
+    "-170141183460469231731687303715884105728",
+    "24:00:00-15:59:59",
+    "00:00:00+15:59:59",
+    "10101",
+    "5881580-07-10",
+    "5877642-06-25 (BC)",
+    "24:00:00",
+    "294247-01-10 04:00:54.775806",
+    "290309-12-22 (BC) 00:00:00",
+    "294247-01-10 04:00:54.776806+00",
+    "2262-04-11 23:47:16.854775806",
+    "3.4028235e+38",
+]
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_duckdb_types_at_their_extremes_print_as_duckdb_writes_them(
+    sandbox: Sandbox, fmt: str
+) -> None:
+    sandbox.env["COLUMNS"] = "1000"
+    proc = sandbox.sql(_ALL_TYPES, "-f", fmt)
+    assert proc.returncode == 0, proc.stderr
+    assert "error" not in proc.stderr and "out of range" not in proc.stdout
+    text = proc.stdout.replace('""', '"')
+    for value in _EXTREMES:
+        assert value in text, (value, proc.stdout)
+    assert "[4,5,6]" in text and "[[4,5,6],[null,2,3],[4,5,6]]" in text.replace(" ", "")
+    if fmt == "json":
+        rows = _strict_json(proc.stdout)
+        assert rows[1]["uhugeint"] == 2**128 - 1 and rows[0]["hugeint"] == -(2**127)  # type: ignore[index]
+        assert rows[1]["bit"] == "10101" and rows[2]["time_tz"] is None  # type: ignore[index]
+    if fmt == "csv":  # numbers stay unquoted, like every other number
+        assert "\n0,-170141183460469231731687303715884105728," in proc.stdout
+
+
+_ODD = (
+    "SELECT [TIMESTAMP_NS '2024-01-01 12:00:00.123456789']::TIMESTAMP_NS[1] AS fa, "
+    "union_value(t := TIMESTAMP_NS '2024-01-01 12:00:00.123456789')"
+    "::UNION(t TIMESTAMP_NS, i INT) AS u, "
+    "'infinity'::TIMESTAMP_NS AS ni, ['-infinity'::TIMESTAMP_NS] AS nl, "
+    "{'x': '-infinity'::TIMESTAMP_NS} AS ns, 0.1::FLOAT AS f, sum(1) AS s, "
+    "true AS b, [true, NULL] AS lb, [MAP {}] AS em"
+)
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_fixed_arrays_unions_and_nanosecond_infinities(sandbox: Sandbox, fmt: str) -> None:
+    """Each once crashed or printed a date centuries away (1677-09-21, 2262-04-11)."""
+    sandbox.env["COLUMNS"] = "400"
+    proc = sandbox.sql(_ODD, "-f", fmt)
+    assert proc.returncode == 0, proc.stderr
+    assert "error" not in proc.stderr
+    assert "2262" not in proc.stdout and "1677" not in proc.stdout
+    if fmt == "json":
+        (row,) = _strict_json(proc.stdout)  # type: ignore[misc]
+        assert row == {
+            "fa": ["2024-01-01 12:00:00.123456789"],
+            "u": {"t": "2024-01-01 12:00:00.123456789"},
+            "ni": "infinity",
+            "nl": ["-infinity"],
+            "ns": {"x": "-infinity"},
+            "f": 0.1,
+            "s": 1,
+            "b": True,
+            "lb": [True, None],
+            "em": [{}],
+        }
+        assert '"f":0.1,' in proc.stdout
+        return
+    text = proc.stdout.replace('""', '"')
+    for value in (
+        '["2024-01-01 12:00:00.123456789"]',
+        '{"t":"2024-01-01 12:00:00.123456789"}',
+        '["-infinity"]',
+        '{"x":"-infinity"}',
+        "[{}]",
+    ):
+        assert value in text, (value, proc.stdout)
+    assert "0.1000" not in text
+    if fmt == "csv":
+        assert proc.stdout.splitlines()[1].endswith(',0.1,1,true,"[true,null]","[{}]"'), proc.stdout
+
+
 def test_empty_table_after_full_refresh_of_rejects(sandbox: Sandbox) -> None:
     bad = write_csv(sandbox.outside / "bad.csv", ["u,not-a-url,1706745600,B,O,1x1"])
     etl = sandbox.run("etl", "-q", "--full-refresh", "-i", str(bad), "-l", str(sandbox.lake))

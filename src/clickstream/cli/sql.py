@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"unknown format '{fmt}' (choose one of: {', '.join(FORMATS)})")
         if query is None and not sys.stdin.isatty():
             query = sys.stdin.read()
-        with open_lake(lake, allow_path) as session:
+        with open_lake(lake, allow_path, exact_arrow=True) as session:
             if query is None:
                 repl(session, fmt)
                 return

@@ -149,54 +149,158 @@ def _ns_as_text(kind: Any) -> Any:
     if t.is_list(kind) or t.is_large_list(kind):
         make = pa.list_ if t.is_list(kind) else pa.large_list
         return make(pa.field(kind.value_field.name, _ns_as_text(kind.value_type)))
+    if t.is_fixed_size_list(kind):
+        value = pa.field(kind.value_field.name, _ns_as_text(kind.value_type))
+        return pa.list_(value, kind.list_size)
     if t.is_struct(kind):
         return pa.struct([pa.field(f.name, _ns_as_text(f.type), f.nullable) for f in kind])
     return kind
 
 
-def _pylist(column: Any) -> list[Any]:
-    """An Arrow column as Python values, exactly: nanoseconds kept as text, DuckDB's infinite
-    dates and timestamps (beyond Python's range) as DuckDB writes them."""
+def _is_bool8(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return isinstance(kind, pa.BaseExtensionType) and kind.extension_name == "arrow.bool8"
+
+
+def _children(kind: Any) -> list[Any]:
+    """The types nested directly in ``kind`` (none for a leaf)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_map(kind):
+        return [kind.key_type, kind.item_type]
+    if t.is_list(kind) or t.is_large_list(kind) or t.is_fixed_size_list(kind):
+        return [kind.value_type]
+    if t.is_struct(kind) or t.is_union(kind):
+        return [kind.field(i).type for i in range(kind.num_fields)]
+    return []
+
+
+def _nested(kind: Any) -> bool:
+    return bool(_children(kind))
+
+
+def _somewhere(kind: Any, test: Any) -> bool:
+    """Whether ``test`` holds for the type or any type nested in it."""
+    return bool(test(kind)) or any(_somewhere(child, test) for child in _children(kind))
+
+
+def _duckdb_kind(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return isinstance(kind, pa.BaseExtensionType) and not _is_bool8(kind)
+
+
+def _exotic(kind: Any) -> bool:
+    """Whether the type holds (at any depth) a UNION or one of DuckDB's own types that Arrow
+    carries as an extension (HUGEINT, UHUGEINT, TIME WITH TIME ZONE, BIT, BIGNUM, UUID):
+    only DuckDB itself can turn those into text."""
+    import pyarrow as pa
+
+    return _somewhere(kind, lambda k: pa.types.is_union(k) or _duckdb_kind(k))
+
+
+def _leaves(array: Any) -> Iterator[Any]:
+    """The arrays of leaf values under a (possibly nested) array."""
+    import pyarrow as pa
+
+    t = pa.types
+    kind = array.type
+    if t.is_dictionary(kind):
+        yield from _leaves(array.dictionary)
+    elif t.is_map(kind):
+        yield from _leaves(array.keys)
+        yield from _leaves(array.items)
+    elif t.is_list(kind) or t.is_large_list(kind) or t.is_fixed_size_list(kind):
+        yield from _leaves(array.flatten())
+    elif t.is_struct(kind) or t.is_union(kind):
+        for i in range(kind.num_fields):
+            yield from _leaves(array.field(i))
+    else:
+        yield array
+
+
+def _plain(column: Any) -> Any:
+    """Dictionaries decoded and Arrow's bool8 (a BOOLEAN in lossless export) as bool."""
     import pyarrow as pa
 
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
+    if _is_bool8(column.type):
+        column = column.storage.cast(pa.bool_())
+    return column
+
+
+def _pylist(column: Any) -> list[Any]:
+    """An Arrow column as Python values, exactly: nanoseconds kept as text; DuckDB's infinite
+    dates and timestamps, its own types and unions as DuckDB writes them."""
+    import pyarrow as pa
+
+    column = _plain(column)
+    # A MAP too: Python gets (key, value) pairs, and an empty one is then an empty list.
+    if _somewhere(column.type, pa.types.is_map) or _exotic(column.type):
+        return _duckdb_values(column)
+    if _out_of_range(column):
+        return _duckdb_values(column)
+    if pa.types.is_float32(column.type):  # its own shortest digits, as DuckDB prints it
+        return list(_helper_select(column, "CAST(v AS VARCHAR)").to_pylist())
     kind = _ns_as_text(column.type)
     if kind != column.type:
         column = column.cast(kind)
     try:
         return list(column.to_pylist())
-    except OverflowError:
+    except OverflowError:  # a date or time beyond Python's years 1-9999
         return _duckdb_values(column)
 
 
 def _duckdb_values(column: Any) -> list[Any]:
-    """Values as DuckDB's text (top level) or parsed from its JSON (nested): only for columns
-    holding ±infinity, which Python's date and datetime cannot."""
+    """Values parsed from DuckDB's own JSON of them (decimals exact, NaN and infinities kept
+    as floats): for the columns Python cannot convert faithfully (see :func:`_pylist`)."""
+    texts = _helper_select(column, "to_json(v)::VARCHAR").to_pylist()
+    load = functools.partial(json.loads, parse_float=decimal.Decimal, parse_constant=float)
+    return [None if x is None else load(x) for x in texts]
+
+
+#: Days from 1970-01-01 to Python's (and Arrow's printers') first and past its last day.
+_FIRST_DAY, _PAST_LAST_DAY = -719_162, 2_932_897
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+#: DuckDB's raw ±infinity of a timestamp (+ and - this).
+_INFINITY = 2**63 - 1
+
+
+def _bounds(kind: Any) -> tuple[int, int] | None:
+    """The raw values a date, time or timestamp type holds within years 1-9999 (times within
+    one day), or None for other types."""
     import pyarrow as pa
 
     t = pa.types
-    nested = t.is_list(column.type) or t.is_large_list(column.type) or t.is_struct(column.type)
-    nested = nested or t.is_map(column.type)
-    expression = "to_json(v)::VARCHAR" if nested else "CAST(v AS VARCHAR)"
-    texts = _helper_select(column, expression).to_pylist()
-    return [json.loads(x) if nested and x is not None else x for x in texts]
+    if t.is_date32(kind):
+        return _FIRST_DAY, _PAST_LAST_DAY - 1
+    if t.is_timestamp(kind) or t.is_time(kind):
+        per_day = 86_400 * _PER_SECOND[kind.unit]
+        if t.is_time(kind):
+            return 0, per_day - 1
+        return _FIRST_DAY * per_day, _PAST_LAST_DAY * per_day - 1
+    return None
 
 
-def _infinite(column: Any) -> bool:
-    """Whether a date or timestamp column holds DuckDB's ±infinity (its type's extreme
-    values), which Arrow's CSV writer would print as a date thousands of years away."""
+def _out_of_range(column: Any) -> bool:
+    """Whether the column holds (at any depth) a date, time or timestamp Python cannot hold
+    and Arrow prints wrongly: DuckDB's ±infinity, years before 1 or after 9999, 24:00:00."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_timestamp(column.type):
-        raw, extreme = column.view(pa.int64()), 2**63 - 1
-    elif pa.types.is_date32(column.type):
-        raw, extreme = column.view(pa.int32()), 2**31 - 1
-    else:
-        return False
-    largest = pc.max(pc.abs(raw)).as_py()
-    return largest is not None and largest >= extreme
+    for leaf in _leaves(column):
+        bounds = _bounds(leaf.type)
+        if bounds is None or leaf.null_count == len(leaf):
+            continue
+        raw = leaf.view(pa.int64() if leaf.type.bit_width == 64 else pa.int32())
+        low, high = (v.as_py() for v in pc.min_max(raw).values())
+        # ±infinity of a TIMESTAMP_NS is within its bounds (years 1677-2262): checked apart.
+        if low < bounds[0] or high > bounds[1] or max(-low, high) >= _INFINITY:
+            return True
+    return False
 
 
 def _rows(batches: Iterable[Any]) -> Iterator[list[Any]]:
@@ -219,20 +323,26 @@ def _arrow_writes(kind: Any) -> bool:
 
 
 def _simple_nested(kind: Any, top: bool = True) -> bool:
-    """A LIST/STRUCT/MAP whose leaves are only strings, integers and booleans: DuckDB's
+    """A LIST/ARRAY/STRUCT/MAP whose leaves are only strings, integers and booleans: DuckDB's
     ``to_json`` writes those exactly as :func:`_json` does (no NaN, BLOB or time formats)."""
     import pyarrow as pa
 
     t = pa.types
-    if t.is_map(kind):
-        return _simple_nested(kind.key_type, False) and _simple_nested(kind.item_type, False)
-    if t.is_list(kind) or t.is_large_list(kind):
-        return _simple_nested(kind.value_type, False)
-    if t.is_struct(kind):
-        return all(_simple_nested(kind.field(i).type, False) for i in range(kind.num_fields))
+    if t.is_union(kind):
+        return False
+    if _nested(kind):
+        return all(_simple_nested(child, False) for child in _children(kind))
     if top:
         return False
-    return bool(t.is_string(kind) or t.is_integer(kind) or t.is_boolean(kind) or t.is_null(kind))
+    return bool(
+        t.is_string(kind) or t.is_integer(kind) or t.is_boolean(kind) or t.is_null(kind)
+        or _is_bool8(kind)
+    )  # fmt: skip
+
+
+def _duckdb_own(kind: Any) -> bool:
+    """A top-level value of a DuckDB type Arrow carries as an extension (HUGEINT, UUID, ...)."""
+    return _exotic(kind) and not _nested(kind)
 
 
 @functools.lru_cache(maxsize=1)
@@ -279,11 +389,15 @@ def _csv_ready(batch: Any) -> Any:
 
     arrays = []
     for column in batch.columns:
-        if pa.types.is_dictionary(column.type):
-            column = column.dictionary_decode()
-        if _simple_nested(column.type):
+        column = _plain(column)
+        if _duckdb_own(column.type):
+            wide_integer = getattr(column.type, "type_name", "") in ("hugeint", "uhugeint")
+            column = _helper_select(column, "CAST(v AS VARCHAR)")
+            if wide_integer:  # digits, unquoted like every other number (39 at most)
+                column = column.cast(pa.decimal256(39, 0))
+        elif _simple_nested(column.type):
             column = _duckdb_json(column)
-        elif not _arrow_writes(column.type) or _infinite(column):
+        elif not _arrow_writes(column.type) or _out_of_range(column):
             texts = [None if v is None else _text(v) for v in _pylist(column)]
             column = pa.array(texts, pa.string())
         arrays.append(column)
@@ -321,13 +435,15 @@ def _json_expression(name: str, kind: Any) -> str | None:
     import pyarrow as pa
 
     t = pa.types
+    if t.is_float32(kind):  # its own shortest digits (0.1, not 0.10000000149011612)
+        return f"CASE WHEN isfinite({name}) THEN CAST({name} AS VARCHAR) END"
     if t.is_floating(kind):
         return f"CASE WHEN isfinite({name}) THEN to_json({name}) END"  # NaN/Inf -> null
     if t.is_decimal(kind):
         return f"CAST({name} AS VARCHAR)"  # exact digits, a valid JSON number
     if t.is_binary(kind) or t.is_large_binary(kind) or t.is_fixed_size_binary(kind):
         return f"to_json(base64({name}))"
-    if (_arrow_writes(kind) and not t.is_time(kind)) or _simple_nested(kind):
+    if (_arrow_writes(kind) and not t.is_time(kind)) or _simple_nested(kind) or _duckdb_own(kind):
         return f"to_json({name})"
     return None
 
@@ -342,8 +458,7 @@ def _json_rows(batch: Any, keys: list[str]) -> bytes:
     arrays, parts = [], []
     for i, column in enumerate(batch.columns):
         name = f"c{i}"
-        if pa.types.is_dictionary(column.type):
-            column = column.dictionary_decode()
+        column = _plain(column)
         expression = _json_expression(name, column.type)
         if expression is None:  # INTERVAL, nested floats or BLOBs, ...: rare, done in Python
             column = pa.array([_json(v) for v in _pylist(column)], pa.string())

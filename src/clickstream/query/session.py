@@ -142,10 +142,14 @@ class LakeSession:
     """A fenced, in-memory DuckDB connection over one lake. Close it (or use ``with``)."""
 
     def __init__(
-        self, lake: str | os.PathLike[str], allow_paths: Sequence[str | os.PathLike[str]] = ()
+        self,
+        lake: str | os.PathLike[str],
+        allow_paths: Sequence[str | os.PathLike[str]] = (),
+        exact_arrow: bool = False,
     ) -> None:
         self._location = os.fspath(lake)
         self._allow_paths = tuple(allow_paths)
+        self._exact_arrow = exact_arrow
         self._open()
 
     def _open(self) -> None:
@@ -238,6 +242,10 @@ class LakeSession:
         allowed_files = [p for group in data for p in group] + files
         if not s3.is_s3(store.root):
             self._listed = [p for group in data for p in group]
+        if self._exact_arrow:
+            # DuckDB's own types (UHUGEINT, TIME WITH TIME ZONE, BIT, ...) reach Arrow as
+            # themselves, not as the nearest Arrow type (a UHUGEINT above 2**127 would wrap).
+            con.execute("SET arrow_lossless_conversion = true")
         con.execute(f"SET temp_directory = {sql_literal(self._spill)}")
         con.execute(f"SET allowed_paths = {sql_list(allowed_files)}")
         con.execute(f"SET allowed_directories = {sql_list(folders)}")
@@ -328,10 +336,15 @@ def _message(err: Exception) -> str:
 
 
 def open_lake(
-    lake: str | os.PathLike[str], allow_paths: Sequence[str | os.PathLike[str]] = ()
+    lake: str | os.PathLike[str],
+    allow_paths: Sequence[str | os.PathLike[str]] = (),
+    exact_arrow: bool = False,
 ) -> LakeSession:
-    """A fenced session over the lake (a local folder or an s3:// URI, as the user typed it)."""
-    return LakeSession(lake, allow_paths)
+    """A fenced session over the lake (a local folder or an s3:// URI, as the user typed it).
+
+    ``exact_arrow``: results in Arrow carry DuckDB's own types as extensions (for printers
+    that hand them back to DuckDB); notebooks keep the plain Arrow types pandas knows."""
+    return LakeSession(lake, allow_paths, exact_arrow)
 
 
 def run_query(session: LakeSession, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
