@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 
 import pytest
@@ -14,7 +15,8 @@ def _strict_json(text: str) -> object:
     def refuse(name: str) -> object:
         raise AssertionError(f"invalid JSON constant {name}")
 
-    return json.loads(text, parse_constant=refuse)
+    # Decimal: an integer past Python's 4,300-digit text limit is still valid JSON
+    return json.loads(text, parse_constant=refuse, parse_int=decimal.Decimal)
 
 
 def test_markup_and_escape_sequences_in_data(sandbox: Sandbox) -> None:
@@ -200,6 +202,64 @@ def test_fixed_arrays_unions_and_nanosecond_infinities(sandbox: Sandbox, fmt: st
     assert "0.1000" not in text
     if fmt == "csv":
         assert proc.stdout.splitlines()[1].endswith(',0.1,1,true,"[true,null]","[{}]"'), proc.stdout
+
+
+_NUMBERS = (
+    "SELECT 0::DECIMAL(18,7) AS z, -0.0000009::DECIMAL(38,10) AS e, "
+    "[0.0000001::DECIMAL(18,7), 0::DECIMAL(18,7)] AS l, MAP {'k': 0.0000001::DECIMAL(18,7)} AS m, "
+    "'NaN'::JSON AS j, '[Infinity, -Infinity, NaN, 0.1]'::JSON AS k, ['NaN'::JSON] AS lj, "
+    "('1' || repeat('0', 5000))::BIGNUM AS b, [('1' || repeat('0', 5000))::BIGNUM] AS lb, "
+    "true AS t"
+)
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_decimals_json_values_and_huge_numbers(sandbox: Sandbox, fmt: str) -> None:
+    """Decimals in plain digits (never ``1E-7``), a JSON value's NaN never in JSON output, a
+    5,001-digit number (past Python's int text limit) whole, booleans as DuckDB says them."""
+    sandbox.env["COLUMNS"] = "20000"
+    proc = sandbox.sql(_NUMBERS, "-f", fmt)
+    assert proc.returncode == 0, proc.stderr
+    assert "error" not in proc.stderr and "E-" not in proc.stdout
+    big = "1" + "0" * 5000
+    assert proc.stdout.count(big) == 2
+    if fmt == "json":
+        (row,) = _strict_json(proc.stdout)  # type: ignore[misc]
+        assert row["z"] == 0 and row["e"] == -0.0000009 and row["l"] == [0.0000001, 0]
+        assert '"z":0.0000000,' in proc.stdout and '"e":-0.0000009000,' in proc.stdout
+        assert row["j"] is None and row["k"] == [None, None, None, 0.1] and row["lj"] == [None]
+        assert row["t"] is True
+        return
+    text = proc.stdout.replace('""', '"')
+    for value in ("0.0000000", "-0.0000009000", "[0.0000001,0.0000000]", '{"k":0.0000001}',
+                  "[Infinity, -Infinity, NaN, 0.1]", "[null]", "true"):  # fmt: skip
+        assert value in text, (value, proc.stdout)
+    assert "True" not in text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT 1::VARIANT AS v",
+        "SELECT {'a': 1::VARIANT} AS v WHERE false",
+        "SELECT " + "[" * 63 + "1" + "]" * 63 + " AS deep",
+    ],  # fmt: skip
+)
+def test_a_result_arrow_cannot_carry_is_one_line(sandbox: Sandbox, query: str) -> None:
+    for fmt in ("table", "json"):
+        one_line_error(sandbox.sql(query, "-f", fmt), "cannot be printed", "VARCHAR")
+
+
+def test_invisible_characters_are_escaped(sandbox: Sandbox) -> None:
+    """Zero-width spaces and joiners, the soft hyphen, the word joiner and the BOM would hide
+    text in a terminal: shown escaped, nested too."""
+    marks = [0x200B, 0x200D, 0x00AD, 0x2060, 0xFEFF]
+    word = " || ".join(f"chr({c})" for c in marks)
+    proc = sandbox.sql(f"SELECT 'a' || {word} || 'b' AS s, ['x' || chr(8203)] AS l")
+    assert proc.returncode == 0, proc.stderr
+    assert not any(chr(c) in proc.stdout for c in marks)
+    assert "a\\u200b\\u200d\\xad\\u2060\\ufeffb" in proc.stdout
+    assert "\\u200b" in proc.stdout
 
 
 def test_empty_table_after_full_refresh_of_rejects(sandbox: Sandbox) -> None:

@@ -18,15 +18,27 @@ HISTORY = Path("~/.clickstream_history").expanduser()
 
 def print_result(session: Any, sql: str, fmt: str) -> None:
     """Run fenced SQL and stream its result to stdout (row count and notes on stderr)."""
+    import duckdb
+    import pyarrow as pa
+
+    from clickstream.errors import QueryError
     from clickstream.query import output
 
     columns, batches = session.batches(sql)
-    if fmt == "csv":
-        output.write_csv(columns, batches, sys.stdout)
-    elif fmt == "json":
-        output.write_json(columns, batches, sys.stdout)
-    else:
-        n, cut = output.write_table(columns, batches, out_console)
+    try:
+        if fmt == "csv":
+            output.write_csv(columns, batches, sys.stdout)
+        elif fmt == "json":
+            output.write_json(columns, batches, sys.stdout)
+        else:
+            n, cut = output.write_table(columns, batches, out_console)
+    except (duckdb.Error, pa.ArrowException) as err:  # a value our printers cannot convert
+        sys.stdout.flush()
+        detail = " ".join(str(err).split())
+        raise QueryError(
+            f"the result cannot be printed: {detail} (cast that column to VARCHAR in the query)"
+        ) from None
+    if fmt == "table":
         if cut:
             err_console.print(
                 f"first {n:,} rows shown; use --format csv or json for every row",

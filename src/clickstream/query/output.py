@@ -29,8 +29,11 @@ FORMATS = ("table", "csv", "json")
 #: Rows a table shows at most (csv/json stream every row).
 TABLE_MAX_ROWS = 10_000
 
+#: Control characters, bidi controls and invisible format characters (zero-width spaces and
+#: joiners, soft hyphen, word joiner, BOM, interlinear annotations): shown escaped.
 _UNSAFE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028\u2029\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
 )
 
 
@@ -67,10 +70,41 @@ def distinct_names(columns: list[str]) -> list[str]:
     return out
 
 
+class _DuckValue:
+    """A value DuckDB turned into text itself: its text (``CAST AS VARCHAR``; JSON for nested
+    values) and its ``to_json``, which may hold NaN or Infinity (a JSON value, a nested FLOAT)."""
+
+    __slots__ = ("json", "text")
+
+    def __init__(self, text: str, json_text: str) -> None:
+        self.text, self.json = text, json_text
+
+    def strict_json(self) -> str:
+        """RFC 8259: NaN and ±Infinity as null, every number as DuckDB wrote it."""
+        if "NaN" not in self.json and "Infinity" not in self.json:
+            return self.json
+        value = json.loads(self.json, parse_constant=lambda _: None, parse_float=_Number,
+                           parse_int=_Number)  # fmt: skip
+        return _json(value)
+
+
+class _Number(str):
+    """A JSON number's text, kept as written (no float rounding, no digit limit)."""
+
+
+def _decimal(value: decimal.Decimal) -> str:
+    """Plain digits (``0.0000001``, never ``1E-7``); NaN and infinities as null."""
+    return f"{value:f}" if value.is_finite() else "null"
+
+
 def _json(value: Any) -> str:
     """A value from Arrow as RFC 8259 JSON text (decimals keep their exact digits)."""
     if value is None:
         return "null"
+    if isinstance(value, _DuckValue):
+        return value.strict_json()
+    if isinstance(value, _Number):
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -78,7 +112,7 @@ def _json(value: Any) -> str:
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else "null"
     if isinstance(value, decimal.Decimal):
-        return str(value) if value.is_finite() else "null"
+        return _decimal(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bytes | bytearray | memoryview):
@@ -125,6 +159,12 @@ def _text(value: Any) -> str:
     """A value as CSV/table text: nested values as JSON, bytes as base64, NULL as ''."""
     if value is None:
         return ""
+    if isinstance(value, _DuckValue):
+        return value.text
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as DuckDB and the CSV writer say it
+    if isinstance(value, decimal.Decimal):
+        return _decimal(value)
     if _is_interval(value):
         return _interval(value)
     if isinstance(value, dict | list | tuple):
@@ -255,11 +295,21 @@ def _pylist(column: Any) -> list[Any]:
 
 
 def _duckdb_values(column: Any) -> list[Any]:
-    """Values parsed from DuckDB's own JSON of them (decimals exact, NaN and infinities kept
-    as floats): for the columns Python cannot convert faithfully (see :func:`_pylist`)."""
-    texts = _helper_select(column, "to_json(v)::VARCHAR").to_pylist()
-    load = functools.partial(json.loads, parse_float=decimal.Decimal, parse_constant=float)
-    return [None if x is None else load(x) for x in texts]
+    """DuckDB's own text of each value (see :class:`_DuckValue`): for the columns Python cannot
+    convert faithfully (see :func:`_pylist`)."""
+    nested = _nested(column.type)
+    text = "to_json(v)::VARCHAR" if nested else "CAST(v AS VARCHAR)"
+    texts, jsons = _helper_columns(column, [text, "to_json(v)::VARCHAR"])
+    values: list[Any] = []
+    for t, j in zip(texts.to_pylist(), jsons.to_pylist(), strict=True):
+        if t is None:
+            values.append(None)
+            continue
+        value = _DuckValue(t, j)
+        if nested:  # JSON text in table and CSV too: strict, like every other nested value
+            value.text = value.strict_json()
+        values.append(value)
+    return values
 
 
 #: Days from 1970-01-01 to Python's (and Arrow's printers') first and past its last day.
@@ -364,22 +414,51 @@ def _helper() -> Any:
     return con
 
 
-def _helper_select(column: Any, expression: str) -> Any:
-    """``expression`` (our own SQL over ``v``) of each value of the column, in DuckDB."""
+def _helper_columns(column: Any, expressions: list[str]) -> list[Any]:
+    """Each of ``expressions`` (our own SQL over ``v``) of each value of the column, in DuckDB."""
     import pyarrow as pa
 
     con = _helper().cursor()
     try:
         con.register("col", pa.table({"v": column}))
-        result = con.execute(f"SELECT {expression} FROM col").to_arrow_table()
-        return result.column(0).combine_chunks()
+        result = con.execute(f"SELECT {', '.join(expressions)} FROM col").to_arrow_table()
+        return [c.combine_chunks() for c in result.columns]
     finally:
         con.close()
+
+
+def _helper_select(column: Any, expression: str) -> Any:
+    """``expression`` (our own SQL over ``v``) of each value of the column, in DuckDB."""
+    return _helper_columns(column, [expression])[0]
 
 
 def _duckdb_json(column: Any) -> Any:
     """Nested values as JSON text, vectorised in DuckDB (``query_params`` on 3M rows)."""
     return _helper_select(column, "to_json(v)::VARCHAR")
+
+
+def _unquoted_integers(texts: Any) -> Any:
+    """Integer texts as a decimal column the CSV writer prints bare (76 digits at most)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    longest = pc.max(pc.utf8_length(texts)).as_py() or 0
+    if longest > 77:  # a BIGNUM beyond 76 digits (Arrow's cast wraps past ~1,000 of them)
+        return texts
+    try:
+        return texts.cast(pa.decimal256(76, 0))
+    except pa.ArrowInvalid:  # 77 digits: quoted text
+        return texts
+
+
+def _plain_decimals(column: Any) -> Any:
+    """A decimal column as is, or as DuckDB's text when Arrow would print one of its values in
+    scientific notation (``1E-7`` for ``0.0000001``)."""
+    import pyarrow.compute as pc
+
+    if pc.any(pc.match_substring(column.cast("string"), "E")).as_py():
+        return _helper_select(column, "CAST(v AS VARCHAR)")
+    return column
 
 
 def _csv_ready(batch: Any) -> Any:
@@ -391,10 +470,12 @@ def _csv_ready(batch: Any) -> Any:
     for column in batch.columns:
         column = _plain(column)
         if _duckdb_own(column.type):
-            wide_integer = getattr(column.type, "type_name", "") in ("hugeint", "uhugeint")
+            integer = getattr(column.type, "type_name", "") in ("hugeint", "uhugeint", "bignum")
             column = _helper_select(column, "CAST(v AS VARCHAR)")
-            if wide_integer:  # digits, unquoted like every other number (39 at most)
-                column = column.cast(pa.decimal256(39, 0))
+            if integer:  # digits, unquoted like every other number (up to 76 of them)
+                column = _unquoted_integers(column)
+        elif pa.types.is_decimal(column.type):
+            column = _plain_decimals(column)
         elif _simple_nested(column.type):
             column = _duckdb_json(column)
         elif not _arrow_writes(column.type) or _out_of_range(column):
@@ -443,6 +524,8 @@ def _json_expression(name: str, kind: Any) -> str | None:
         return f"CAST({name} AS VARCHAR)"  # exact digits, a valid JSON number
     if t.is_binary(kind) or t.is_large_binary(kind) or t.is_fixed_size_binary(kind):
         return f"to_json(base64({name}))"
+    if _duckdb_own(kind) and getattr(kind, "extension_name", "") == "arrow.json":
+        return None  # a JSON value may hold NaN or Infinity: made strict in Python
     if (_arrow_writes(kind) and not t.is_time(kind)) or _simple_nested(kind) or _duckdb_own(kind):
         return f"to_json({name})"
     return None

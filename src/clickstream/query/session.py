@@ -283,12 +283,15 @@ class LakeSession:
     def batches(self, sql: str, rows: int = BATCH_ROWS) -> tuple[list[str], Iterator[Any]]:
         """Column names and an iterator of Arrow record batches of the last statement."""
         import duckdb
+        import pyarrow as pa
 
         result = self.execute(sql)
         try:
             reader = result.to_arrow_reader(rows)
         except duckdb.Error as err:
             raise self._error(err) from None
+        except (pa.ArrowException, OSError) as err:  # a type Arrow has no form for (VARIANT)
+            raise QueryError(_unexportable(err)) from None
         return list(reader.schema.names), self._guarded(reader)
 
     def _guarded(self, reader: Any) -> Iterator[Any]:
@@ -297,8 +300,10 @@ class LakeSession:
 
         try:
             yield from reader
-        except (duckdb.Error, pa.ArrowException) as err:
+        except duckdb.Error as err:
             raise self._error(err) from None
+        except (pa.ArrowException, OSError) as err:
+            raise QueryError(_unexportable(err)) from None
 
     def close(self) -> None:
         con = getattr(self, "con", None)
@@ -325,6 +330,12 @@ _FILE_GONE = ("No files found", "No such file", "Cannot open file", "file system
 def _about_files(err: Exception) -> bool:
     text = str(err)
     return any(marker in text for marker in _FILE_GONE)
+
+
+def _unexportable(err: Exception) -> str:
+    return (
+        f"the result cannot be printed: {_message(err)} (cast that column to VARCHAR in the query)"
+    )
 
 
 def _message(err: Exception) -> str:
