@@ -279,3 +279,85 @@ def test_catalog_out_mistakes_are_one_line(sandbox: Sandbox, target: str) -> Non
     out = str(sandbox.outside) if target == "folder" else "/proc/clickstream-cat.duckdb"
     proc = sandbox.run("catalog", "-o", out, "-l", str(sandbox.lake))
     one_line_error(proc)
+
+
+_NON_FINITE = (
+    "SELECT '[nan, inf, -inf, NaN, -NaN, Infinity, -Infinity, INF, nAn]'::JSON AS j, "
+    "['{\"a\": inf, \"nan\": \"inf\"}'::JSON] AS lj, {'k': '[-nan]'::JSON} AS sj, "
+    '\'{"k":"NaN","k":2}\'::JSON AS d, '
+    "(repeat('[', 400) || 'NaN' || repeat(']', 400))::JSON AS deep"
+)
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_every_spelling_of_nan_in_json_values(sandbox: Sandbox, fmt: str) -> None:
+    """DuckDB's JSON accepts nan, inf, -NaN, INF, ... in any case: none reaches --format json
+    (nor a nested value's JSON text), strings that spell them stay, 400 levels deep too."""
+    sandbox.env["COLUMNS"] = "20000"
+    proc = sandbox.sql(_NON_FINITE, "-f", fmt)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() in ("", "1 row"), proc.stderr
+    text = proc.stdout.replace('""', '"')
+    assert '[{"a":null,"nan":"inf"}]' in text and '{"k":[null]}' in text, proc.stdout
+    assert '{"k":"NaN","k":2}' in text  # duplicate keys kept as written, in every format
+    if fmt == "json":
+        (row,) = _strict_json(proc.stdout)  # type: ignore[misc]
+        assert row["j"] == [None] * 9
+        deep = row["deep"]
+        for _ in range(400):
+            (deep,) = deep
+        assert deep is None
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+@pytest.mark.parametrize(
+    "value", ["to_hours(2562048)", "[to_hours(3000000)]", "MAP {'a': to_hours(3000000)}"]
+)
+def test_an_interval_the_export_would_wrap_is_refused(
+    sandbox: Sandbox, fmt: str, value: str
+) -> None:
+    """DuckDB exports an INTERVAL's microseconds as int64 nanoseconds: past 106,751 days in its
+    time part the value wraps (``PT-9223371273.709551616S``). Refused, never printed wrong."""
+    proc = sandbox.sql(f"SELECT to_hours(2562047) AS ok, {value} AS bad", "-f", fmt)
+    one_line_error(proc, "INTERVAL", "VARCHAR")
+    assert "-922337" not in proc.stdout and "2124095" not in proc.stdout
+    ok = sandbox.sql("SELECT to_hours(2562047) AS ok, [to_days(5)] AS l", "-f", fmt)
+    assert ok.returncode == 0, ok.stderr
+    assert "PT9223369200S" in ok.stdout and "P5D" in ok.stdout
+
+
+def test_a_narrow_table_folds_values_never_cuts_them(sandbox: Sandbox) -> None:
+    """On an 80-column terminal (or a pipe) a long value wraps onto more lines: no "…"."""
+    sandbox.env["COLUMNS"] = "80"
+    digits = "9" * 150
+    url = "https://shop.example.com/" + "x" * 120 + "?utm_source=news"
+    proc = sandbox.sql(f"SELECT '{digits}'::BIGNUM AS a, '{url}' AS u, 12.5 AS d")
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout
+    assert proc.stdout.count("9") == 150
+    cells = "".join(ln.split("│")[2].strip() for ln in proc.stdout.splitlines() if "│" in ln)
+    assert cells == url, proc.stdout
+
+
+def test_json_with_hundreds_of_columns(sandbox: Sandbox) -> None:
+    proc = sandbox.sql("SELECT " + ", ".join(f"{i} AS c{i}" for i in range(600)), "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = _strict_json(proc.stdout)  # type: ignore[misc]
+    assert row == {f"c{i}": i for i in range(600)}
+
+
+def test_every_format_character_is_escaped_in_data_names_and_errors(sandbox: Sandbox) -> None:
+    """Tag characters (hidden text), the deprecated format controls, musical formatting marks:
+    every Unicode format or control character is shown escaped, in cells, column names and
+    the one-line error."""
+    hidden = [0xE0001, 0xE0049, 0x206A, 0x1D173, 0x0600, 0x110BD, 0x2028]
+    word = " || ".join(f"chr({c})" for c in hidden)
+    name = "n" + chr(0xE0041) + chr(0x206E) + "m"
+    proc = sandbox.sql(f"SELECT 'ok' || {word} AS \"{name}\", 'é日本' AS plain")
+    assert proc.returncode == 0, proc.stderr
+    assert not any(chr(c) in proc.stdout for c in [*hidden, 0xE0041, 0x206E])
+    assert "ok\\U000e0001\\U000e0049\\u206a\\U0001d173\\u0600\\U000110bd\\u2028" in proc.stdout
+    assert "n\\U000e0041\\u206em" in proc.stdout and "é日本" in proc.stdout
+    err = sandbox.sql(f'SELECT * FROM "x{chr(0xE0041)}y"')
+    line = one_line_error(err, "x\\U000e0041y")
+    assert chr(0xE0041) not in line

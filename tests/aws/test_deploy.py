@@ -168,6 +168,10 @@ def test_deploy_status_redeploy_teardown(project, aws) -> None:
         "--lake",
         f"s3://{lake}/lake",
     ]
+    # The contract's huge generated method JIT-compiled on EMR's driver and executors too.
+    for side in ("driver", "executor"):
+        conf = f"spark.{side}.extraJavaOptions=-XX:-DontCompileHugeMethods"
+        assert conf in args and args[args.index(conf) - 1] == "--conf", args
     zip_uri = args[args.index("--py-files") + 1]
     zip_bucket, zip_key = zip_uri.removeprefix("s3://").split("/", 1)
     assert zip_bucket == code and aws.head_object(Bucket=code, Key=zip_key)["ContentLength"] > 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from clickstream.deploy.emr import STEP_CONF
 from clickstream.deploy.package import build_spark_artifact
 from clickstream.engines.spark import get_session
 from clickstream.generate import generate
@@ -53,6 +54,7 @@ def spark_submit_job(
             "spark.driver.bindAddress=127.0.0.1",
             "--conf",
             "spark.driver.host=127.0.0.1",
+            *(arg for k, v in STEP_CONF.items() for arg in ("--conf", f"{k}={v}")),  # as EMR
             "--py-files",
             str(archive),
             str(launcher),

@@ -13,9 +13,16 @@ from clickstream.deploy.config import (
     names,
     tags,
 )
+from clickstream.engines.base import SPARK_JIT_FLAG
 from clickstream.errors import ConfigError, DeployError
 
 ACTIVE_STATES = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"]
+#: The step's Spark settings. EMR keeps its own JVM options (GC, OnOutOfMemoryError) in
+#: ``spark.{driver,executor}.defaultJavaOptions``, which Spark puts before these: both apply.
+STEP_CONF = {
+    "spark.driver.extraJavaOptions": SPARK_JIT_FLAG,
+    "spark.executor.extraJavaOptions": SPARK_JIT_FLAG,
+}
 #: Seconds between RunJobFlow retries while a new instance profile propagates through IAM
 #: (bounded: about a minute in all, then the error is reported).
 IAM_PROPAGATION_DELAYS = (2, 4, 8, 16, 30)
@@ -95,6 +102,7 @@ def step_args(s: DeploySettings, job_zip: str, launcher: str) -> list[str]:
         "spark-submit",
         "--deploy-mode",
         "client",
+        *(arg for k, v in STEP_CONF.items() for arg in ("--conf", f"{k}={v}")),
         "--py-files",
         job_zip,
         launcher,

@@ -10,6 +10,11 @@ from typing import Protocol
 from clickstream.lake.store import LakeStore
 from clickstream.sources import SourceFile
 
+#: The JVM flag every Spark JVM running the contract gets (ours in local mode, EMR's driver and
+#: executors): the contract's whole-stage code is one method beyond HotSpot's 8000-byte limit
+#: for JIT compilation, so by default it runs interpreted; compiling it halves the contract.
+SPARK_JIT_FLAG = "-XX:-DontCompileHugeMethods"
+
 #: progress(stage description, fraction done in [0, 1] or None when unknown)
 #: (the union quoted: this alias is evaluated at import, and EMR 7's Python 3.9 has no ``|``)
 Progress = Callable[[str, "float | None"], None]

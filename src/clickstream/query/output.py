@@ -22,19 +22,20 @@ import io
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
+
+from clickstream.errors import QueryError
 
 FORMATS = ("table", "csv", "json")
 #: Rows a table shows at most (csv/json stream every row).
 TABLE_MAX_ROWS = 10_000
 
-#: Control characters, bidi controls and invisible format characters (zero-width spaces and
-#: joiners, soft hyphen, word joiner, BOM, interlinear annotations): shown escaped.
-_UNSAFE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028\u2029\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
-)
+#: Unicode categories shown escaped: control characters, format characters (bidi controls,
+#: zero-width spaces and joiners, soft hyphen, BOM, tag characters, ...), line and paragraph
+#: separators, surrogates and unassigned code points: each could hide or reorder text.
+_HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs", "Cn"))
 
 
 def printable(text: str) -> str:
@@ -44,11 +45,18 @@ def printable(text: str) -> str:
     'a\\\\x1b]0;PWNED\\\\x07b'
     """
 
-    def esc(m: re.Match[str]) -> str:
-        code = ord(m.group(0))
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if text.isprintable():  # the common case, in C: no control, format or separator character
+        return text
+    return "".join(_escaped(c) for c in text)
 
-    return _UNSAFE.sub(esc, text)
+
+def _escaped(char: str) -> str:
+    if char == "\n" or unicodedata.category(char) not in _HIDDEN:
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def distinct_names(columns: list[str]) -> list[str]:
@@ -80,16 +88,17 @@ class _DuckValue:
         self.text, self.json = text, json_text
 
     def strict_json(self) -> str:
-        """RFC 8259: NaN and ±Infinity as null, every number as DuckDB wrote it."""
-        if "NaN" not in self.json and "Infinity" not in self.json:
-            return self.json
-        value = json.loads(self.json, parse_constant=lambda _: None, parse_float=_Number,
-                           parse_int=_Number)  # fmt: skip
-        return _json(value)
+        """RFC 8259: every spelling of NaN and ±Infinity DuckDB accepts as null, the rest as
+        DuckDB wrote it (``to_json`` text is otherwise strict: minified, no trailing comma)."""
+        return _NON_FINITE.sub(_keep_strings, self.json)
 
 
-class _Number(str):
-    """A JSON number's text, kept as written (no float rounding, no digit limit)."""
+#: A JSON string (kept), or a non-finite number as DuckDB's JSON reader accepts it (any case).
+_NON_FINITE = re.compile(r'"(?:[^"\\]|\\.)*"|-?(?i:nan|inf(?:inity)?)')
+
+
+def _keep_strings(m: re.Match[str]) -> str:
+    return m.group(0) if m.group(0).startswith('"') else "null"
 
 
 def _decimal(value: decimal.Decimal) -> str:
@@ -103,8 +112,6 @@ def _json(value: Any) -> str:
         return "null"
     if isinstance(value, _DuckValue):
         return value.strict_json()
-    if isinstance(value, _Number):
-        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -262,14 +269,41 @@ def _leaves(array: Any) -> Iterator[Any]:
 
 
 def _plain(column: Any) -> Any:
-    """Dictionaries decoded and Arrow's bool8 (a BOOLEAN in lossless export) as bool."""
+    """Dictionaries decoded and Arrow's bool8 (a BOOLEAN in lossless export) as bool; an
+    INTERVAL the export wrapped refused (see :func:`_wrapped_intervals`)."""
     import pyarrow as pa
 
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     if _is_bool8(column.type):
         column = column.storage.cast(pa.bool_())
+    if _somewhere(column.type, pa.types.is_interval) and _wrapped_intervals(column):
+        raise QueryError(
+            "the result cannot be printed: an INTERVAL of more than 106,751 days in its time "
+            "part overflows DuckDB's export of it (cast that column to VARCHAR in the query)"
+        )
     return column
+
+
+def _wrapped_intervals(column: Any) -> bool:
+    """Whether DuckDB's export wrapped an INTERVAL: it holds microseconds and writes them as
+    int64 nanoseconds, so a value past 2**63 ns comes out wrapped, no longer whole microseconds
+    (2**64 is not a multiple of 1,000). Wraps by a multiple of 125 * 2**64 (a time part of over
+    73,000 years) cannot be told from a real value."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for leaf in _leaves(column):
+        if not pa.types.is_interval(leaf.type) or len(leaf) == 0:
+            continue
+        # (int32 months, int32 days, int64 nanoseconds) per value
+        words = np.frombuffer(leaf.buffers()[1], dtype=np.int64)
+        nanos = words[2 * leaf.offset + 1 : 2 * (leaf.offset + len(leaf)) : 2]
+        valid = pc.is_valid(leaf).to_numpy(zero_copy_only=False)
+        if bool(np.any((nanos % 1000 != 0) & valid)):
+            return True
+    return False
 
 
 def _pylist(column: Any) -> list[Any]:
@@ -548,14 +582,15 @@ def _json_rows(batch: Any, keys: list[str]) -> bytes:
             expression = name
         arrays.append(column)
         key = json.dumps(keys[i]) + ":"  # ASCII: no NUL or control character reaches SQL
-        parts.append(f"{sql_literal(key)} || coalesce({expression}, 'null')")
+        parts.append(f"{sql_literal(key)}, coalesce({expression}, 'null')")
     con = _helper().cursor()
     try:
         con.register(
             "batch", pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
         )
-        # Each row starts with its separator, so the batch's text is its rows concatenated.
-        sql = "SELECT ',\n{' || " + " || ',' || ".join(parts) + " || '}' FROM batch"
+        # Each row starts with its separator, so the batch's text is its rows concatenated;
+        # one concat() call, as a chain of || nests one level per column (1,000 at most).
+        sql = "SELECT concat(',\n{', " + ", ',', ".join(parts) + ", '}') FROM batch"
         rows = con.execute(sql).to_arrow_table().column(0).combine_chunks()
         whole = pc.binary_join(
             pa.ListArray.from_arrays(pa.array([0, len(rows)], pa.int32()), rows), ""
@@ -594,7 +629,7 @@ def write_table(columns: list[str], batches: Iterable[Any], console: Any) -> tup
 
     table = Table(show_lines=False)
     for name in columns:
-        table.add_column(Text(printable(name)))
+        table.add_column(Text(printable(name)), overflow="fold")  # never "…": every digit
     n, cut = 0, False
     for row in _rows(batches):
         if n == TABLE_MAX_ROWS:
