@@ -19,6 +19,7 @@ import pytest
 
 from clickstream.generate import generate
 from clickstream.pipeline import EtlOptions, run_etl
+from clickstream.query.session import open_lake, run_query
 from tests.integration.test_compact import answers, cli, small_runs
 
 GHOST = "20200101T000000Z-aaaaaa"
@@ -204,3 +205,38 @@ def test_a_quarantine_file_of_no_committed_run_is_not_read(tmp_path: Path) -> No
     shutil.copyfile(original, lake / "clickstream_rejected" / f"{GHOST}.parquet")
     assert int(before.split()[-1]) > 0
     assert rejected() == before
+
+
+def test_a_full_refresh_leaves_planted_symlinks_alone_and_the_lake_usable(tmp_path: Path) -> None:
+    """A symlink named like a committed run's file, and a partition folder that is a symlink,
+    are no files of the lake: a full refresh must neither follow them (the targets outside stay)
+    nor write a commit log it then refuses to apply (every later run would fail on it)."""
+    lake = tmp_path / "lake"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    first = generate(tmp_path / "a.csv", 400, seed=31)
+    run_etl(EtlOptions(input=str(first), lake=str(lake)))
+    (run,) = (p.stem for p in (lake / "_runs").glob("*.json"))
+    month = sorted((lake / "clickstream").glob("year=*/month=*"))[0]
+    target = outside / "target.parquet"
+    shutil.copyfile(sorted(month.glob("*.parquet"))[0], target)
+    (month / f"{run}_9.parquet").symlink_to(target)
+    elsewhere = outside / "month"
+    elsewhere.mkdir()
+    shutil.copyfile(target, elsewhere / f"{run}_0.parquet")
+    (lake / "clickstream" / "year=2031").mkdir()
+    (lake / "clickstream" / "year=2031" / "month=1").symlink_to(elsewhere)
+    kept = {p: p.read_bytes() for p in (target, elsewhere / f"{run}_0.parquet")}
+    second = generate(tmp_path / "b.csv", 300, seed=32)
+    refresh = run_etl(EtlOptions(input=str(second), lake=str(lake), full_refresh=True))
+    assert not list((lake / "_runs").glob("*.commit.json"))
+    assert all(p.read_bytes() == data for p, data in kept.items())
+    assert (month / f"{run}_9.parquet").is_symlink()  # left, and still read by nobody
+    assert _count(lake) == refresh.rows_written
+    again = run_etl(EtlOptions(input=str(first), lake=str(lake)))
+    assert _count(lake) == refresh.rows_written + again.rows_written
+
+
+def _count(lake: Path) -> int:
+    """Rows as queries see them (``clickstream sql``'s session)."""
+    return int(run_query(open_lake(lake), "SELECT count(*) FROM clickstream")[1][0][0])

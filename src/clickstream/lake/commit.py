@@ -96,7 +96,23 @@ def lake_lock(layout: LakeLayout) -> Iterator[None]:
 
 
 def data_files(folder: Path) -> list[Path]:
-    return sorted(folder.rglob("*.parquet")) if folder.exists() else []
+    """The Parquet files that are ``folder``'s own: regular files, not symlinks, not reached
+    through a symlinked folder. A planted link is no file of the lake (readers skip it too), so a
+    full refresh neither deletes it nor writes a commit log that :func:`_inside` would refuse."""
+    if not folder.exists():
+        return []
+    base = Path(os.path.realpath(folder))
+    own = []
+    for path in folder.rglob("*.parquet"):
+        parent = Path(os.path.realpath(path.parent))
+        if (
+            path.is_symlink()
+            or not path.is_file()
+            or (parent != base and base not in parent.parents)
+        ):
+            continue
+        own.append(path)
+    return sorted(own)
 
 
 def plan(layout: LakeLayout, run_id: str, report: RunReport, replace_all: bool) -> dict[str, Any]:

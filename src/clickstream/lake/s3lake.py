@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import math
 import os
 import socket
 import time
@@ -43,6 +45,14 @@ from clickstream.lake.scratch import local_scratch
 
 #: A lock older than this is taken over (its writer is presumed dead).
 STALE_LOCK_SECONDS = 6 * 3600
+#: S3's answers to a conditional request that lost (the object exists, or changed).
+_CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412")
+
+log = logging.getLogger(__name__)
+
+
+def _code(err: Any) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
 
 
 class S3Lake:
@@ -113,46 +123,76 @@ class S3Lake:
 
         key = self.key("_lock")
         owner = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+        etag = ""
         for _ in range(2):
             try:
-                s3.client().put_object(
+                etag = s3.client().put_object(
                     Bucket=self.bucket, Key=key, IfNoneMatch="*", Body=json.dumps(owner).encode()
-                )
+                )["ETag"]
                 break
             except BotoCoreError as err:  # no answer, no connection: nothing was written
                 raise LakeError(f"{self.root}: cannot lock ({s3.error_message(err)})") from err
             except ClientError as err:
-                if err.response.get("Error", {}).get("Code") not in (
-                    "PreconditionFailed",
-                    "ConditionalRequestConflict",
-                ):
+                if _code(err) not in _CONFLICT:
                     raise LakeError(f"{self.root}: cannot lock ({s3.error_message(err)})") from err
-                if not self._stale(key):
+                held = self._stale_lock(key)
+                if held is None:
                     busy = f"{self.root}: another run is writing to this lake"
                     raise LakeBusyError(busy) from err
-                self._delete([key])
+                if held:  # "": released meanwhile, nothing to delete
+                    # Only the stale lock just read: a writer that took it over a moment ago
+                    # keeps its own (a conditional delete; the loser then finds it live).
+                    self._delete_lock(key, held)
         else:
             raise LakeBusyError(f"{self.root}: another run is writing to this lake")
         try:
             yield
         finally:
-            self._delete([key])
+            if not self._delete_lock(key, etag):
+                log.warning("%s: the lake's lock was taken over while this run held it", self.root)
 
-    def _stale(self, key: str) -> bool:
+    def _delete_lock(self, key: str, etag: str) -> bool:
+        """Delete the lock if it is still the object ``etag`` names; False if it is not."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            holder = self._get_json(key)
-        except LakeError:
-            return True
-        if time.time() - float(holder.get("since", 0)) > STALE_LOCK_SECONDS:
-            return True
-        if holder.get("host") == socket.gethostname():
-            try:
-                os.kill(int(holder["pid"]), 0)
-            except ProcessLookupError:
-                return True
-            except (OSError, KeyError, ValueError):
+            s3.client().delete_object(Bucket=self.bucket, Key=key, IfMatch=etag)
+        except ClientError as err:
+            if _code(err) in (*_CONFLICT, "NoSuchKey", "404"):
                 return False
-        return False
+            raise LakeError(f"{self.root}: cannot unlock ({s3.error_message(err)})") from err
+        except BotoCoreError as err:  # no answer: a later run finds the lock stale
+            raise LakeError(f"{self.root}: cannot unlock ({s3.error_message(err)})") from err
+        return True
+
+    def _stale_lock(self, key: str) -> str | None:
+        """The ETag of the lock when it is stale (its writer dead, or older than
+        STALE_LOCK_SECONDS, or not a lock this code writes), "" when it is gone, else None (it
+        is live)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = s3.client().get_object(Bucket=self.bucket, Key=key)
+        except ClientError as err:
+            if _code(err) in ("NoSuchKey", "404"):
+                return ""
+            raise LakeError(f"{self.root}: cannot read the lock ({s3.error_message(err)})") from err
+        etag = str(response["ETag"])
+        try:
+            holder = json.loads(response["Body"].read(metadata.MAX_BYTES + 1))
+            since, host, pid = float(holder["since"]), holder["host"], int(holder["pid"])
+        except (ValueError, TypeError, KeyError):  # not JSON, not an object, fields missing
+            return etag
+        if not math.isfinite(since) or time.time() - since > STALE_LOCK_SECONDS:
+            return etag
+        if host == socket.gethostname():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return etag
+            except (OSError, OverflowError):
+                return None
+        return None
 
     @property
     def _prefix(self) -> str:
