@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.attack.conftest import Sandbox, one_line_error
@@ -10,6 +12,9 @@ from tests.attack.conftest import Sandbox, one_line_error
 def _cases(lake: str, outside: str) -> dict[str, str]:
     table = f"{lake}/clickstream"
     part = f"{table}/year=2024/month=1"
+    # An existing data file of the lake: the one write DuckDB's allow-list would permit (it is a
+    # file the session reads), so only the fence stands between it and an overwrite.
+    existing = next(iter(sorted(Path(part).glob("*.parquet"))), f"{part}/none.parquet")
     copy_all = (
         f"COPY (SELECT * FROM clickstream WHERE false) TO '{table}' "
         "(FORMAT parquet, PARTITION_BY (year, month), OVERWRITE)"
@@ -33,6 +38,13 @@ def _cases(lake: str, outside: str) -> dict[str, str]:
         "explain-copy": f"EXPLAIN {copy_all}",
         "explain-allow-path-write": f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{outside}/w.csv'",
         "copy": f"COPY (SELECT 1 AS x) TO '{part}/evil.parquet' (FORMAT parquet)",
+        "copy-over-existing-file": (
+            f"COPY (SELECT 1 AS x) TO '{existing}' (FORMAT parquet, USE_TMP_FILE false)"
+        ),
+        "explain-analyze-over-existing-file": (
+            f"EXPLAIN ANALYZE COPY (SELECT * FROM clickstream LIMIT 1) TO '{existing}' "
+            "(FORMAT parquet, USE_TMP_FILE false)"
+        ),
         "copy-outside": f"COPY (SELECT 1) TO '{outside}/w.csv'",
         "copy-from": f"COPY clickstream FROM '{outside}/secret.csv'",
         "export": f"EXPORT DATABASE '{outside}/db'",

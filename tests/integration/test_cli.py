@@ -25,8 +25,9 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None):
 def assert_one_line_error(proc, *fragments: str) -> None:
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    text = " ".join(lines)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr  # one line, however long (never wrapped)
+    text = lines[0]
     assert text.startswith("error:"), proc.stderr
     for fragment in fragments:
         assert fragment in text
@@ -50,7 +51,9 @@ def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
         tmp_path / "x.csv", ["u,http://a.com,1,b,o"], header="anonymous_user_id,url,time,browser,os"
     )
     proc = cli("etl", "-i", str(src), "-l", str(tmp_path / "l"))
-    assert_one_line_error(proc, "x.csv", "screen_resolution")
+    assert_one_line_error(
+        proc, "x.csv", "required column 'screen_resolution' is missing from the header (found: "
+    )
     assert not (tmp_path / "l").exists()
 
 
