@@ -361,3 +361,32 @@ def test_every_format_character_is_escaped_in_data_names_and_errors(sandbox: San
     err = sandbox.sql(f'SELECT * FROM "x{chr(0xE0041)}y"')
     line = one_line_error(err, "x\\U000e0041y")
     assert chr(0xE0041) not in line
+
+
+def test_the_table_shows_ten_thousand_rows_and_says_so(sandbox: Sandbox) -> None:
+    """The real cap (no patched constant): 10,001 rows show 10,000 and a note on stderr;
+    csv and json print every row."""
+    proc = sandbox.sql("SELECT range AS n FROM range(10001)")
+    assert proc.returncode == 0, proc.stderr
+    shown = [ln for ln in proc.stdout.splitlines() if ln.startswith("│")]
+    assert len(shown) == 10_000 and "9999" in shown[-1], shown[-1]
+    assert "first 10,000 rows shown" in proc.stderr
+    full = sandbox.sql("SELECT range AS n FROM range(10000)")
+    assert "rows shown" not in full.stderr
+    csv_rows = sandbox.sql("SELECT range AS n FROM range(10001)", "-f", "csv").stdout.splitlines()
+    assert len(csv_rows) == 10_002
+
+
+def test_read_only_introspection_answers(sandbox: Sandbox) -> None:
+    for sql in (
+        "SELECT count(*) AS n FROM duckdb_settings()",
+        "SELECT count(*) AS n FROM duckdb_secrets()",
+        "SHOW TABLES",
+        "DESCRIBE clickstream",
+        "SUMMARIZE SELECT 1 AS x",
+    ):
+        proc = sandbox.sql(sql, "-f", "json")
+        assert proc.returncode == 0, (sql, proc.stderr)
+        assert _strict_json(proc.stdout), sql
+    tables = {r["name"] for r in _strict_json(sandbox.sql("SHOW TABLES", "-f", "json").stdout)}  # type: ignore[union-attr,index]
+    assert {"clickstream", "clickstream_rejected", "sessions"} <= tables
