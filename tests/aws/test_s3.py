@@ -290,3 +290,32 @@ def test_a_silent_endpoint_for_duckdb_httpfs_is_one_designed_line(
     assert proxy.held and all(h.lower().endswith("duckdb") for h in proxy.held), proxy.held
     message = _one_designed_line(proc, proxy.url)
     assert "DuckDB" in message and "/clicks/2024/day1.csv" in message
+
+
+def test_full_refresh_killed_after_its_report_on_s3_is_rolled_forward(buckets, aws) -> None:
+    """Killed at the commit point of a full refresh (report written, old keys not yet deleted):
+    readers refuse while the log is there; the next writer finishes the deletes, so the lake is
+    the refresh's rows alone — never the old and the new together."""
+    raw, lake, _ = buckets
+    root = f"s3://{lake}/refresh"
+    first = run_etl(EtlOptions(input=f"s3://{raw}/clicks/2024/day1.csv", lake=root))
+    src = f"s3://{raw}/clicks/2024/day2.csv.gz"
+    proc = cli(
+        "etl", "-q", "--full-refresh", "-i", src, "-l", root, env={FAULT_ENV: "after_report"}
+    )
+    assert proc.returncode == -signal.SIGKILL
+    keys = [o["Key"] for o in aws.list_objects_v2(Bucket=lake).get("Contents", [])]
+    assert any(k.endswith(".commit.json") for k in keys)
+    refused = cli("sql", "SELECT count(*) FROM clickstream", "-l", root)
+    assert refused.returncode != 0 and "committing" in refused.stderr
+    # The next writer (nothing new to read) rolls the refresh forward.
+    again = run_etl(EtlOptions(input=src, lake=root))
+    assert again.rows_read == 0
+    keys = [o["Key"] for o in aws.list_objects_v2(Bucket=lake)["Contents"]]
+    assert not any(k.endswith(".commit.json") or k.endswith("_lock") for k in keys)
+    reports = [k for k in keys if k.startswith("refresh/_runs/") and k.endswith(".json")]
+    bodies = [json.loads(aws.get_object(Bucket=lake, Key=k)["Body"].read()) for k in reports]
+    (refreshed,) = [b for b in bodies if b["full_refresh"]]
+    assert refreshed["run_id"] != first.run_id
+    total = run_query(open_lake(root), "SELECT count(*) FROM clickstream")[1][0][0]
+    assert total == refreshed["rows_written"] > 0  # the first run's rows are gone

@@ -262,6 +262,7 @@ class S3Lake:
             if i == 0:
                 fault("mid_commit")
         self._put_json(self.key("_runs", f"{run_id}.json"), report.to_dict())
+        fault("after_report")  # committed; a full refresh's old keys still there (rolled forward)
         self._delete(deletes)
         self._delete([log_key])
         self.discard_staging(run_id, staging)
