@@ -499,3 +499,30 @@ def test_teardown_finds_the_tables_of_every_database_a_deploy_used(aws, tmp_path
     assert down.returncode == 0, down.stderr
     assert name not in state(aws, name)["databases"]
     assert _snapshot(analytics) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "setting"),
+    [
+        ('glue_database = "has-hyphen"\n', "glue_database"),
+        ('glue_database = "Upper"\n', "glue_database"),
+        (f'glue_database = "{"d" * 256}"\n', "glue_database"),
+        ('code_bucket = "Upper_Case"\n', "code_bucket"),
+        ('code_bucket = "ab"\n', "code_bucket"),
+        ('lake_bucket = "a..b"\n', "lake_bucket"),
+        ('lake_bucket = "-lead"\n', "lake_bucket"),
+    ],
+)
+def test_a_bad_database_or_bucket_name_is_one_line_before_any_aws_call(
+    aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str, setting: str
+) -> None:
+    """Refused before any AWS call: the endpoint is a closed port, so a call would fail
+    differently (after its connect timeout and retries), not with the rule."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    cwd = _write_config(tmp_path, f"cs{uuid.uuid4().hex[:8]}", "raw-bucket", extra)
+    for command in (("deploy", "--dry-run"), ("deploy",)):
+        proc = cli(*command, cwd=cwd)
+        assert proc.returncode == 2, proc.stderr
+        line = _one_line(proc)
+        assert line.startswith(f"error: invalid {setting} "), line
+        assert "127.0.0.1:9" not in proc.stderr and "Could not connect" not in proc.stderr
