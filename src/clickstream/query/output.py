@@ -34,8 +34,9 @@ TABLE_MAX_ROWS = 10_000
 
 #: Unicode categories shown escaped: control characters, format characters (bidi controls,
 #: zero-width spaces and joiners, soft hyphen, BOM, tag characters, ...), line and paragraph
-#: separators, surrogates and unassigned code points: each could hide or reorder text.
-_HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs", "Cn"))
+#: separators and lone surrogates: each could hide or reorder text. Not unassigned code points
+#: (Cn): to Python 3.11's Unicode 14 that is every newer emoji, which terminals show.
+_HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
 
 
 def printable(text: str) -> str:
