@@ -56,31 +56,44 @@ def test_a_live_lock_refuses_a_second_writer_in_one_line(aws, lake) -> None:
     assert reports(aws, bucket) == []  # nothing committed
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        json.dumps(
-            {"host": "another-host", "pid": 1, "since": time.time() - STALE_LOCK_SECONDS - 60}
-        ),
-        json.dumps({"host": socket.gethostname(), "pid": 2**22 + 12345, "since": time.time()}),
-        "[1, 2]",
-        '{"since": "yesterday"}',
-        '{"host": "h", "pid": 1, "since": 1e999}',
-        '{"host": "h", "pid": 1, "since": NaN}',
-        "not json at all",
-    ],
-    ids=[
-        "older-than-6h",
-        "dead-pid-same-host",
-        "json-list",
-        "bad-since",
-        "infinite",
-        "nan",
-        "junk",
-    ],
-)
-def test_a_stale_or_foreign_lock_is_taken_over(aws, lake, body: str) -> None:
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid  # exited and reaped: no process has it (pids are not reused at once)
+
+
+_HOST = socket.gethostname()
+_BODIES = {
+    "older-than-6h": json.dumps(
+        {"host": "another-host", "pid": 1, "since": time.time() - STALE_LOCK_SECONDS - 60}
+    ),
+    "dead-pid-same-host": json.dumps({"host": _HOST, "pid": "DEAD", "since": 0}),
+    "json-list": "[1, 2]",
+    "bad-since": '{"since": "yesterday"}',
+    "infinite": '{"host": "h", "pid": 1, "since": 1e999}',
+    "nan": '{"host": "h", "pid": 1, "since": NaN}',
+    "junk": "not json at all",
+    "deep": "[" * 100_000 + "]" * 100_000,
+    "since-400-digits": '{"host": "other", "pid": 1, "since": 1' + "0" * 400 + "}",
+    "pid-infinite": f'{{"host": "{_HOST}", "pid": 1e400, "since": {time.time()}}}',
+    "host-number": json.dumps({"host": 123, "pid": 1, "since": time.time()}),
+    "since-text": json.dumps({"host": "other", "pid": 1, "since": str(time.time())}),
+    "far-future": json.dumps({"host": "other", "pid": 1, "since": 1e18}),
+    "pid-0": json.dumps({"host": _HOST, "pid": 0, "since": time.time()}),
+    "pid-huge": json.dumps({"host": _HOST, "pid": 10**30, "since": time.time()}),
+    "pid-bool": json.dumps({"host": _HOST, "pid": True, "since": time.time()}),
+    "since-bool": json.dumps({"host": "other", "pid": 1, "since": True}),
+}
+
+
+@pytest.mark.parametrize("case", list(_BODIES))
+def test_a_stale_or_foreign_lock_is_taken_over(aws, lake, case: str) -> None:
+    """Never "unexpected error", never busy forever: a lock this code did not write, a dead
+    writer's, or one whose time is more than 6 hours off (either way) is taken over."""
     bucket, root, src = lake
+    body = _BODIES[case]
+    if case == "dead-pid-same-host":
+        body = json.dumps({"host": _HOST, "pid": _dead_pid(), "since": time.time()})
     aws.put_object(Bucket=bucket, Key="lake/_lock", Body=body.encode())
     proc = etl(src, root)
     assert proc.returncode == 0, proc.stderr

@@ -240,3 +240,43 @@ def test_a_full_refresh_leaves_planted_symlinks_alone_and_the_lake_usable(tmp_pa
 def _count(lake: Path) -> int:
     """Rows as queries see them (``clickstream sql``'s session)."""
     return int(run_query(open_lake(lake), "SELECT count(*) FROM clickstream")[1][0][0])
+
+
+@pytest.mark.parametrize("where", ["clickstream/year=2024/month=1", "_index/year=2024"])
+@pytest.mark.parametrize("refresh", [False, True])
+def test_a_symlinked_folder_the_run_writes_into_stops_it_before_its_commit_point(
+    tmp_path: Path, where: str, refresh: bool
+) -> None:
+    """A partition or index folder that is a symlink (to a folder outside): the run's files
+    would be moved through it. The run fails in one line *before* its commit log exists — no log
+    left to wedge every later run, nothing to roll forward — and once the real folder is put
+    back, the next run ingests everything (nothing lost)."""
+    lake = tmp_path / "lake"
+    first = generate(tmp_path / "a.csv", 600, seed=41)
+    run_etl(EtlOptions(input=str(first), lake=str(lake)))
+    real, outside = lake / where, tmp_path / "outside"
+    shutil.move(real, outside)
+    real.symlink_to(outside, target_is_directory=True)
+    before = _digests(lake)
+    outside_before = {p: p.read_bytes() for p in outside.rglob("*") if p.is_file()}
+    second = generate(tmp_path / "b.csv", 500, seed=42)
+    args = ["etl", "-q", "-i", str(second), "-l", str(lake)] + (
+        ["--full-refresh"] if refresh else []
+    )
+    proc = cli(*args)
+    assert proc.returncode != 0
+    [line] = proc.stderr.strip().splitlines()
+    assert "leads outside" in line and "nothing was written" in line, line
+    assert not list((lake / "_runs").glob("*.commit.json"))
+    assert _digests(lake) == before
+    assert {p: p.read_bytes() for p in outside.rglob("*") if p.is_file()} == outside_before
+    real.unlink()
+    shutil.move(outside, real)
+    again = run_etl(EtlOptions(input=str(second), lake=str(lake), full_refresh=refresh))
+    assert again.rows_read == 500
+    expected = again.rows_written if refresh else None
+    if expected is not None:
+        assert _count(lake) == expected
+    else:
+        reference = run_etl(EtlOptions(input=str(first), lake=str(tmp_path / "ref")))
+        assert _count(lake) == reference.rows_written + again.rows_written

@@ -135,10 +135,19 @@ def commit(layout: LakeLayout, run_id: str, report: RunReport, replace_all: bool
     """Make the staged run visible in the lake, all of it or (after a crash) none of it."""
     entry = plan(layout, run_id, report, replace_all)
     fault("before_commit")
-    write_json_atomic(layout.commit_log(run_id), entry)
-    _apply(
-        layout, metadata.local_commit(str(layout.commit_log(run_id)), json.dumps(entry).encode())
-    )
+    write_and_apply(layout, entry)
+
+
+def write_and_apply(layout: LakeLayout, entry: dict[str, Any]) -> None:
+    """The commit point (the log) and what follows, for runs and compactions alike. Every path
+    is checked on disk first: one that leads out of the lake (a symlinked partition or index
+    folder) stops the run before the log exists, so nothing changed and nothing is left to roll
+    forward. Applied exactly as :func:`recover` replays it."""
+    log_path = layout.commit_log(entry["run_id"])
+    parsed = metadata.local_commit(str(log_path), json.dumps(entry).encode())
+    _paths(layout, parsed, committed=False)
+    write_json_atomic(log_path, entry)
+    _apply(layout, parsed)
 
 
 def _prune_empty_dirs(folder: Path) -> None:
@@ -147,30 +156,41 @@ def _prune_empty_dirs(folder: Path) -> None:
             d.rmdir()
 
 
-def _inside(path: Path, folder: Path, name: str) -> Path:
+def _inside(path: Path, folder: Path, name: str, committed: bool = True) -> Path:
     """``path`` with its parent's symlinks resolved, refused unless it stays inside ``folder``."""
     real = Path(os.path.realpath(path.parent)) / path.name
     base = Path(os.path.realpath(folder))
     if base not in real.parents or path.is_symlink():
+        if not committed:
+            raise LakeError(
+                f"{path} leads outside {folder} (a symbolic link in the lake); nothing was "
+                "written: put the real folder or file there instead of the link"
+            )
         raise CorruptMetadataError(
             name, f"{name}: {path} leads outside {folder}; the commit log was not applied"
         )
     return real
 
 
-def _apply(layout: LakeLayout, entry: metadata.LocalCommit) -> None:
+def _paths(
+    layout: LakeLayout, entry: metadata.LocalCommit, committed: bool = True
+) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """Every path of the log checked (see :func:`_inside`): the deletes, the (from, to) moves."""
     staging = layout.staging(entry.run_id)
     name = str(layout.commit_log(entry.run_id))
+
+    def inside(root: Path, rel: str) -> Path:
+        return _inside(root / rel, root / rel.split("/")[0], name, committed)
+
+    deletes = [inside(layout.root, rel) for rel in entry.deletes]
+    moves = [(inside(staging, rel), inside(layout.root, rel)) for rel in entry.moves]
+    return deletes, moves
+
+
+def _apply(layout: LakeLayout, entry: metadata.LocalCommit) -> None:
+    staging = layout.staging(entry.run_id)
     # Check every path before touching any, so a bad log changes nothing.
-    deletes = [_inside(layout.root / rel, layout.root / rel.split("/")[0], name) for rel in
-               entry.deletes]  # fmt: skip
-    moves = [
-        (
-            _inside(staging / rel, staging / rel.split("/")[0], name),
-            _inside(layout.root / rel, layout.root / rel.split("/")[0], name),
-        )
-        for rel in entry.moves
-    ]
+    deletes, moves = _paths(layout, entry)
     for path in deletes:
         path.unlink(missing_ok=True)
     for i, (src, dst) in enumerate(moves):

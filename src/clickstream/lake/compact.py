@@ -22,7 +22,6 @@ nothing is committed. The quarantine and the other owners' side tables are left 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -199,7 +198,7 @@ def stale_index(
 
 def _commit_local(store: LocalLake, run_id: str, report: RunReport, deletes: list[str]) -> None:
     """The local commit protocol of ``lake.commit``, with the replaced files as its deletes."""
-    from clickstream.lake import commit, metadata
+    from clickstream.lake import commit
 
     layout = store.layout
     staged = commit.data_files(layout.staging(run_id) / TABLE)
@@ -212,10 +211,7 @@ def _commit_local(store: LocalLake, run_id: str, report: RunReport, deletes: lis
         "report": report.to_dict(),
     }
     fault("before_commit")
-    log_path = layout.commit_log(run_id)
-    commit.write_json_atomic(log_path, entry)  # the commit point
-    # Applied exactly as recover() replays it: the same validation, the same checks on disk.
-    commit._apply(layout, metadata.local_commit(str(log_path), json.dumps(entry).encode()))
+    commit.write_and_apply(layout, entry)
 
 
 def _commit_s3(store: LakeStore, run_id: str, staging: Path, report: RunReport,

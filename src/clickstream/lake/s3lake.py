@@ -55,6 +55,33 @@ def _code(err: Any) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
 
+#: Linux's largest pid_max: a larger pid is no process.
+_MAX_PID = 2**22
+
+
+def _lock_holder(body: bytes) -> tuple[str, int, float] | None:
+    """(host, pid, since) of a lock as :meth:`S3Lake.lock` writes it, or None for anything else
+    (not JSON, too deep, not an object, a field missing or of another type, out of range)."""
+    try:
+        holder = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(holder, dict):
+        return None
+    host, pid, since = holder.get("host"), holder.get("pid"), holder.get("since")
+    if not isinstance(host, str) or type(pid) is not int:
+        return None
+    if type(since) is not int and type(since) is not float:  # bool is neither
+        return None
+    if not 0 < pid < _MAX_PID:
+        return None
+    try:
+        when = float(since)
+    except OverflowError:  # an integer of 400 digits
+        return None
+    return (host, pid, when) if math.isfinite(when) else None
+
+
 class S3Lake:
     def __init__(self, root: str) -> None:
         self.root = root.rstrip("/")
@@ -178,19 +205,20 @@ class S3Lake:
                 return ""
             raise LakeError(f"{self.root}: cannot read the lock ({s3.error_message(err)})") from err
         etag = str(response["ETag"])
-        try:
-            holder = json.loads(response["Body"].read(metadata.MAX_BYTES + 1))
-            since, host, pid = float(holder["since"]), holder["host"], int(holder["pid"])
-        except (ValueError, TypeError, KeyError):  # not JSON, not an object, fields missing
+        holder = _lock_holder(response["Body"].read(metadata.MAX_BYTES + 1))
+        if holder is None:  # not a lock this code writes
             return etag
-        if not math.isfinite(since) or time.time() - since > STALE_LOCK_SECONDS:
+        host, pid, since = holder
+        if abs(time.time() - since) > STALE_LOCK_SECONDS:  # old, or from the far future
             return etag
         if host == socket.gethostname():
+            if pid == os.getpid():  # not us (we hold no lock yet): a dead writer's reused pid
+                return etag
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 return etag
-            except (OSError, OverflowError):
+            except OSError:  # alive, another user's
                 return None
         return None
 
