@@ -21,7 +21,6 @@ def print_result(session: Any, sql: str, fmt: str) -> None:
     import duckdb
     import pyarrow as pa
 
-    from clickstream.errors import QueryError
     from clickstream.query import output
 
     columns, batches = session.batches(sql)
@@ -34,10 +33,7 @@ def print_result(session: Any, sql: str, fmt: str) -> None:
             n, cut = output.write_table(columns, batches, out_console)
     except (duckdb.Error, pa.ArrowException) as err:  # a value our printers cannot convert
         sys.stdout.flush()
-        detail = " ".join(str(err).split())
-        raise QueryError(
-            f"the result cannot be printed: {detail} (cast that column to VARCHAR in the query)"
-        ) from None
+        raise output.unprintable(" ".join(str(err).split())) from None
     if fmt == "table":
         if cut:
             err_console.print(

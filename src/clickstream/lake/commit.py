@@ -99,19 +99,17 @@ def data_files(folder: Path) -> list[Path]:
     """The Parquet files that are ``folder``'s own: regular files, not symlinks, not reached
     through a symlinked folder. A planted link is no file of the lake (readers skip it too), so a
     full refresh neither deletes it nor writes a commit log that :func:`_inside` would refuse."""
-    if not folder.exists():
+    if not folder.is_dir():
         return []
-    base = Path(os.path.realpath(folder))
+    base = os.path.realpath(folder) + os.sep
     own = []
-    for path in folder.rglob("*.parquet"):
-        parent = Path(os.path.realpath(path.parent))
-        if (
-            path.is_symlink()
-            or not path.is_file()
-            or (parent != base and base not in parent.parents)
-        ):
-            continue
-        own.append(path)
+    for dirpath, dirnames, filenames in os.walk(folder):  # never descends into symlinked folders
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            path = Path(dirpath, name)
+            if name.endswith(".parquet") and not path.is_symlink() and path.is_file():
+                if os.path.realpath(path).startswith(base):
+                    own.append(path)
     return sorted(own)
 
 

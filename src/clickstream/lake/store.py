@@ -61,19 +61,9 @@ class LakeStore(Protocol):
 
 
 def _real_files(folder: Path) -> list[str]:
-    """``*.parquet`` files under ``folder`` whose real location is inside it (no symlink out)."""
-    if not folder.is_dir():
-        return []
-    base = os.path.realpath(folder) + os.sep
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder):  # never descends into symlinked folders
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if name.endswith(".parquet") and not os.path.islink(path):
-                if os.path.realpath(path).startswith(base):
-                    out.append(path)
-    return sorted(out)
+    """``*.parquet`` files under ``folder`` whose real location is inside it (no symlink out):
+    the same files a commit moves or deletes (:func:`lake.commit.data_files`)."""
+    return [str(p) for p in local_commit.data_files(folder)]
 
 
 class LocalLake:

@@ -39,6 +39,13 @@ TABLE_MAX_ROWS = 10_000
 _HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
 
 
+def unprintable(why: str) -> QueryError:
+    """The one-line error for a result value no printer can write (and the way round it)."""
+    return QueryError(
+        f"the result cannot be printed: {why} (cast that column to VARCHAR in the query)"
+    )
+
+
 def printable(text: str) -> str:
     """``text`` with control characters escaped (newlines kept); safe for a terminal.
 
@@ -279,9 +286,8 @@ def _plain(column: Any) -> Any:
     if _is_bool8(column.type):
         column = column.storage.cast(pa.bool_())
     if _somewhere(column.type, pa.types.is_interval) and _wrapped_intervals(column):
-        raise QueryError(
-            "the result cannot be printed: an INTERVAL of more than 106,751 days in its time "
-            "part overflows DuckDB's export of it (cast that column to VARCHAR in the query)"
+        raise unprintable(
+            "an INTERVAL of more than 106,751 days in its time part overflows DuckDB's export of it"
         )
     return column
 

@@ -34,6 +34,7 @@ from clickstream.lake.store import LakeStore, open_store
 from clickstream.query import fence
 from clickstream.query.ddl import duckdb_statements
 from clickstream.query.materialized import use_if_fresh
+from clickstream.query.output import unprintable
 from clickstream.sqltext import sql_list, sql_literal
 from clickstream.stream.tables import STREAM_FACTS, stream_fact_files
 
@@ -291,7 +292,7 @@ class LakeSession:
         except duckdb.Error as err:
             raise self._error(err) from None
         except (pa.ArrowException, OSError) as err:  # a type Arrow has no form for (VARIANT)
-            raise QueryError(_unexportable(err)) from None
+            raise unprintable(_message(err)) from None
         return list(reader.schema.names), self._guarded(reader)
 
     def _guarded(self, reader: Any) -> Iterator[Any]:
@@ -303,7 +304,7 @@ class LakeSession:
         except duckdb.Error as err:
             raise self._error(err) from None
         except (pa.ArrowException, OSError) as err:
-            raise QueryError(_unexportable(err)) from None
+            raise unprintable(_message(err)) from None
 
     def close(self) -> None:
         con = getattr(self, "con", None)
@@ -330,12 +331,6 @@ _FILE_GONE = ("No files found", "No such file", "Cannot open file", "file system
 def _about_files(err: Exception) -> bool:
     text = str(err)
     return any(marker in text for marker in _FILE_GONE)
-
-
-def _unexportable(err: Exception) -> str:
-    return (
-        f"the result cannot be printed: {_message(err)} (cast that column to VARCHAR in the query)"
-    )
 
 
 def _message(err: Exception) -> str:
