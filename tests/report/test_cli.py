@@ -43,6 +43,56 @@ def test_writes_the_file_prints_its_path_and_replaces_an_old_one(demo_lake, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary file left
 
 
+def test_a_write_cut_short_leaves_the_old_report(demo_lake, tmp_path):
+    """The file-size limit (RLIMIT_FSIZE) stops the write after 64 KB of a report of megabytes
+    (Python ignores SIGXFSZ, so the write fails with EFBIG): one line, the old report intact,
+    no temporary file left."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+
+    out = tmp_path / "r.html"
+    out.write_text("old report")
+    cmd = [sys.executable, "-m", "clickstream", "report", "--lake", str(demo_lake)]
+    cmd += ["--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limit)
+    one_line_error(proc, 2, "--out", "cannot write it", "too large")
+    assert out.read_text() == "old report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]
+
+
+def test_kill_9_at_any_moment_leaves_the_old_or_the_whole_new_report(demo_lake, tmp_path):
+    """SIGKILL at moments spread over a whole run: the file is always the old report or the
+    complete new one (a killed run may leave its partial temporary file, never the name)."""
+    import signal
+    import time
+
+    out = tmp_path / "r.html"
+    cmd = [sys.executable, "-m", "clickstream", "report", "--lake", str(demo_lake)]
+    cmd += ["--out", str(out)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    whole = out.read_bytes()
+    took = time.perf_counter() - t0
+    assert whole.rstrip().endswith(b"</html>")
+    outcomes = set()
+    for i in range(10):
+        out.write_text("old report")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(took * (0.5 + i * 0.06))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        data = out.read_bytes()
+        # The same lake gives the same page but for its time stamp.
+        new = data.startswith(b"<!DOCTYPE html>") and data.rstrip().endswith(b"</html>")
+        assert data == b"old report" or (new and abs(len(data) - len(whole)) < 100), (i, data[-80:])
+        outcomes.add(new)
+        for stray in tmp_path.glob(".r.html.*.tmp"):
+            stray.unlink()
+    assert False in outcomes  # some kills landed before the switch
+
+
 def test_default_out_is_report_html_in_the_working_folder(demo_lake, tmp_path):
     proc = cli("--lake", str(demo_lake), "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

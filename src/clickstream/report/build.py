@@ -118,12 +118,17 @@ def write_atomic(out: Path, text: str, lake: str) -> int:
         fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            # On disk before the rename: after a power cut the name holds the old or new report.
+            os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, real)
+        tmp = None
     except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write it ({err.strerror or err})") from None
+    finally:  # also on Ctrl-C: no half-written temporary file left beside the report
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"--out {out}: cannot write it ({err.strerror or err})") from None
     return len(data)
 
 
