@@ -428,26 +428,19 @@ def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list
     if not row or int(row[0]) == 0:
         return layers
     con.execute(
-        "CREATE TEMP TABLE touched AS "
-        f"SELECT DISTINCT anonymous_user_id, {rollups.visitor_hash()} AS vh FROM new_events"
+        "CREATE TEMP TABLE touched AS SELECT DISTINCT anonymous_user_id, "
+        f"{VISITOR_HASH.format('anonymous_user_id')} AS vh FROM new_events"
     )
-    touched = f"{rollups.visitor_hash('l.anonymous_user_id')} IN (SELECT vh FROM touched)"
+    touched = f"{VISITOR_HASH.format('l.anonymous_user_id')} IN (SELECT vh FROM touched)"
     # The touched visitors' sessions, only the columns that find those within 30 minutes of one
     # of the run's page views (DuckDB reads every column of every row before a join, so the
     # whole rows are read only for those few; joined on the few left, as it plans it badly on
-    # the scan). Found by visitor hash, which also finds any stored visitor sharing a run's
-    # visitor's hash: then the rollups compare pairs as text.
+    # the scan). Found by a hash of the visitor (an integer join), then exactly: a stored
+    # visitor that only shares a run's visitor's hash is dropped.
     keys = ("anonymous_user_id", "session_start", "session_end", "rid")
     con.execute(f"CREATE TEMP TABLE near AS {live_sql(layers, where=touched, columns=keys)}")
-    row = con.execute(
-        "SELECT (SELECT count(DISTINCT vh) FROM touched) < (SELECT count(*) FROM touched) "
-        "OR EXISTS (SELECT 1 FROM near "
-        "WHERE anonymous_user_id NOT IN (SELECT anonymous_user_id FROM touched))"
-    ).fetchone()
-    shared_hash = bool(row and row[0])
-    if shared_hash:
-        others = "anonymous_user_id NOT IN (SELECT anonymous_user_id FROM touched)"
-        con.execute(f"DELETE FROM near WHERE {others}")
+    others = "anonymous_user_id NOT IN (SELECT anonymous_user_id FROM touched)"
+    con.execute(f"DELETE FROM near WHERE {others}")
     con.execute(
         """CREATE TEMP TABLE affected_rids AS
         SELECT DISTINCT s.rid, s.session_start FROM near s JOIN new_events e
@@ -481,13 +474,13 @@ def _incremental(con: Any, folder: Path, layers: list[str], events: str) -> list
     )
     delta = str(folder / _write(con, folder, len(layers), merge_sql(elements), removals))
     # Visitors with stored sessions are the only ones with stored (group, visitor) pairs.
-    con.execute(
-        "CREATE TEMP TABLE known AS "
-        f"SELECT DISTINCT anonymous_user_id, {rollups.visitor_hash()} AS vh FROM near"
-    )
-    rollups.write_delta(con, delta, layers, "new_events", "known", by_text=shared_hash)
+    con.execute("CREATE TEMP TABLE known AS SELECT DISTINCT anonymous_user_id FROM near")
+    rollups.write_delta(con, delta, layers, "new_events", "known")
     return [*layers, delta]
 
+
+#: The hash that finds a run's visitors' stored sessions (then compared exactly).
+VISITOR_HASH = "hash({})"
 
 #: Most affected sessions fetched by a list of ids in the query: DuckDB tests a constant list in
 #: the scan (0.07 s for 2,000 ids on a 10M-row lake), a join only after reading every row (0.3 s).
