@@ -128,10 +128,10 @@ def write_delta(con: Any, layer: str, old_layers: list[str], events: str, known:
     row = con.execute(f"SELECT count(*) FROM {known}").fetchone()
     returning = bool(row and row[0])
     for view in ROLLUPS:
-        run = _pairs(view, events, new="NULL")
         if not returning:  # no visitor of the run has a stored pair: every pair is new
-            _copy(con, f"SELECT * REPLACE (TRUE AS new) FROM ({run})", sibling(layer, view))
+            _copy(con, _pairs(view, events), sibling(layer, view))
             continue
+        run = _pairs(view, events, new="NULL")
         old = sql_list(sibling(p, view) for p in old_layers)
         same = "s.pair_hi = r.pair_hi AND s.pair_lo = r.pair_lo"
         select = f"""WITH r AS ({run}), o AS (
